@@ -1,0 +1,42 @@
+# The two commands of the README: `make book` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Progress bars are for people at a notebook; they only clutter the rendered pages and logs.
+RUN_ENV := TQDM_DISABLE=1 MPLBACKEND=Agg
+EXECUTED := _build/executed
+
+.PHONY: setup book test unit notebooks book-executed lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+## Build the book strictly, executing every chapter.
+book: $(STAMP)
+	$(RUN_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## Unit tests and every chapter under nbmake, on both cores. The chapters run from a copy
+## in $(EXECUTED), which keeps their outputs, so that `make book-executed` can build the
+## book from them without executing anything twice.
+test: $(STAMP)
+	rm -rf $(EXECUTED) && mkdir -p $(EXECUTED)
+	cp -r _config.yml _toc.yml book $(EXECUTED)/
+	$(RUN_ENV) $(BIN)/python -m pytest -n 2 tests $(EXECUTED)/book --nbmake --overwrite
+
+## The strict book build from the chapters that `make test` executed.
+book-executed: $(STAMP)
+	sed -i 's/^\(  *execute_notebooks:\).*/\1 "off"/' $(EXECUTED)/_config.yml
+	$(RUN_ENV) $(BIN)/jupyter-book build $(EXECUTED) -W -n --keep-going
+	@echo "The book is at $(CURDIR)/$(EXECUTED)/_build/html/index.html"
+
+lint: $(STAMP)
+	$(BIN)/ruff check mi_lib tests benchmarks
+
+clean:
+	rm -rf _build $(VENV)

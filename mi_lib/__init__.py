@@ -1,0 +1,33 @@
+"""mi_lib: the code behind the book *Mode Interpolation*.
+
+A flat API: chapters write ``from mi_lib import ...``.
+"""
+
+from mi_lib.checkpoints import load_checkpoint, save_checkpoint
+from mi_lib.diffusion import (
+    Step,
+    ddim_sample,
+    ddpm_sample,
+    eps_from_x0,
+    final,
+    posterior_variance,
+    q_posterior_mean_var,
+    q_sample,
+    reverse_step,
+    reverse_variance,
+    x0_hat_from_eps,
+)
+from mi_lib.mixtures import PRESETS, GaussianMixture, exact_eps_fn, gaussian_mixture, mixture_preset
+from mi_lib.models import TemporalBlock, ToyMLP, timestep_embedding
+from mi_lib.runtime import SCALES, by_scale, default_device, get_scale, make_generator
+from mi_lib.schedules import Schedule, cosine_schedule, linear_schedule, make_schedule, respace
+from mi_lib.training import TrainStep, eps_loss, train
+
+__all__ = [
+    "PRESETS", "SCALES", "GaussianMixture", "Schedule", "Step", "TemporalBlock", "ToyMLP", "TrainStep",
+    "by_scale", "cosine_schedule", "ddim_sample", "ddpm_sample", "default_device", "eps_from_x0",
+    "eps_loss", "exact_eps_fn", "final", "gaussian_mixture", "get_scale", "linear_schedule",
+    "load_checkpoint", "make_generator", "make_schedule", "mixture_preset", "posterior_variance",
+    "q_posterior_mean_var", "q_sample", "respace", "reverse_step", "reverse_variance",
+    "save_checkpoint", "timestep_embedding", "train", "x0_hat_from_eps",
+]

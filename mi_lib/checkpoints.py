@@ -1,0 +1,32 @@
+"""Saving and loading training state: atomic writes, safe loads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """torch.save to a temporary file beside `path`, then rename it into place, so an
+    interrupted save never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint with weights_only=True: tensors and plain containers, no code."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path must be an existing checkpoint file, got {str(path)!r}")
+    return torch.load(path, map_location=map_location, weights_only=True)

@@ -1,0 +1,39 @@
+"""Where and how big: the device to run on, and the scale switch MI_SCALE=quick|paper."""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+import torch
+
+from mi_lib.checks import check_choice
+
+SCALES = ("quick", "paper")
+T_ = TypeVar("T_")
+
+
+def default_device() -> torch.device:
+    """CUDA when present (Colab with a GPU), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def get_scale(value: str | None = None) -> str:
+    """The run's scale: `value` if given, else $MI_SCALE, else 'quick'. 'quick' runs every
+    chapter in minutes on 2 CPU cores; 'paper' uses the paper's settings, for a GPU."""
+    scale = value if value is not None else os.environ.get("MI_SCALE", "quick")
+    check_choice("scale", scale, SCALES)
+    return scale
+
+
+def by_scale(scale: str, quick: T_, paper: T_) -> T_:
+    """Pick the setting for a scale: by_scale(SCALE, quick=20_000, paper=50_000)."""
+    check_choice("scale", scale, SCALES)
+    return quick if scale == "quick" else paper
+
+
+def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch.Generator on `device`, seeded: every random draw in mi_lib takes one."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return torch.Generator(device=device).manual_seed(seed)

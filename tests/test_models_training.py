@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from mi_lib import ToyMLP, linear_schedule, load_checkpoint, make_generator, mixture_preset, train
+
+
+def test_fast_time_path_equals_per_sample_path():
+    torch.manual_seed(0)
+    model = ToyMLP(dim=2)
+    x = torch.randn(300, 2)
+    t = torch.randint(0, 1000, (300,))
+    torch.testing.assert_close(model(x, t), model.forward_per_sample(x, t), rtol=1e-5, atol=1e-6)
+    t0 = torch.tensor(417)
+    torch.testing.assert_close(model(x, t0), model.forward_per_sample(x, t0), rtol=1e-5, atol=1e-6)
+
+
+def test_shared_blocks_reproduce_the_authors_weight_sharing():
+    shared, separate = ToyMLP(dim=1, shared_blocks=True), ToyMLP(dim=1)
+    assert shared.blocks[0] is shared.blocks[2]
+    block = sum(p.numel() for p in separate.blocks[0].parameters())
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(separate) - n(shared) == 2 * block
+
+
+def test_training_reduces_the_loss():
+    torch.manual_seed(0)
+    data = mixture_preset("1d_three").sample(2_000, make_generator(0))
+    model = ToyMLP(dim=1, width=64)
+    losses = [s.loss for s in train(model, data, linear_schedule(100), steps=150, batch_size=500, progress=False)]
+    assert sum(losses[-20:]) / 20 < 0.8 * sum(losses[:20]) / 20
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path):
+    data = mixture_preset("1d_three").sample(1_000, make_generator(0))
+    s = linear_schedule(100)
+
+    def fresh():
+        torch.manual_seed(1)
+        return ToyMLP(dim=1, width=32, n_blocks=2)
+
+    straight = fresh()
+    list(train(straight, data, s, steps=12, batch_size=300, seed=5, progress=False))
+    ckpt = tmp_path / "run.pt"
+    first = fresh()
+    list(train(first, data, s, steps=7, batch_size=300, seed=5, checkpoint=ckpt, save_every=7, progress=False))
+    resumed = fresh()  # a new process would start from new weights: the checkpoint restores them
+    run = train(resumed, data, s, steps=12, batch_size=300, seed=5, checkpoint=ckpt, progress=False)
+    steps = [st.step for st in run]
+    assert steps == [8, 9, 10, 11, 12]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert load_checkpoint(ckpt)["step"] == 12
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"batch_size": -1}, "batch_size must be a positive integer"),
+        ({"lr": 0.0}, "lr must be positive"),
+    ],
+)
+def test_bad_training_input(kwargs, match):
+    args = {"steps": 5, "batch_size": 10, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        next(train(ToyMLP(dim=1), torch.zeros(20, 1), linear_schedule(10), **args))
+
+
+def test_bad_model_input():
+    with pytest.raises(ValueError, match="width must be a positive integer"):
+        ToyMLP(dim=1, width=0)
+    with pytest.raises(ValueError, match=r"t must be 0-dim or have shape \(4,\)"):
+        ToyMLP(dim=1)(torch.zeros(4, 1), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="path must be an existing checkpoint file"):
+        load_checkpoint("/nonexistent/x.pt")
