@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Progress bars are for people at a notebook; they only clutter the rendered pages and logs.
-RUN_ENV := TQDM_DISABLE=1 MPLBACKEND=Agg
+RUN_ENV := TQDM_DISABLE=1
 EXECUTED := _build/executed
 
 .PHONY: setup book test unit notebooks book-executed lint clean

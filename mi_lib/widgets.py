@@ -1,0 +1,20 @@
+"""Interactive wrappers around plain plotting functions. Each widget calls a function the
+chapter can also call directly, so the static page shows the same figure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+
+def t_slider(plot_at_t: Callable[[int], None], ts: Sequence[int], value: int | None = None):
+    """A slider over the steps `ts` that redraws `plot_at_t(t)`; returns the ipywidgets object."""
+    import ipywidgets as widgets
+
+    ts = list(ts)
+    if not ts:
+        raise ValueError("ts must hold at least one step, got an empty sequence")
+    start = ts[0] if value is None else value
+    if start not in ts:
+        raise ValueError(f"value must be one of the slider's steps {ts[0]}..{ts[-1]}, got {value!r}")
+    slider = widgets.SelectionSlider(options=ts, value=start, description="t", continuous_update=False)
+    return widgets.interactive(plot_at_t, t=slider)

@@ -1,0 +1,78 @@
+"""Checks of the chapters as files: committed clean, built the same way, teachable."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mi_lib.teaching import student_version
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _src(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_every_chapter_is_in_the_toc():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = {toc["root"]} | {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    assert {f"book/{p.stem}" for p in CHAPTERS} == files
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_is_committed_without_outputs(path):
+    for cell in _load(path)["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: strip outputs"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_installs_mi_lib_in_colab_from_the_configured_repository(path):
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    first = _load(path)["cells"][0]
+    assert "remove-cell" in first["metadata"].get("tags", [])
+    assert '"google.colab" in sys.modules' in _src(first)
+    assert f"mi-lib @ git+{url}" in _src(first), f"{path.name}: the install URL differs from _config.yml"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_reads_its_scale_once_in_a_parameters_cell(path):
+    cells = _load(path)["cells"]
+    params = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1 and re.search(r"^SCALE = None", _src(params[0]), re.M)
+    assert sum("get_scale(SCALE)" in _src(c) for c in cells) == 1
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_has_exercises_with_solutions_and_a_student_version(path):
+    nb = _load(path)
+    sources = [_src(c) for c in nb["cells"]]
+    exercises = re.findall(r"```\{exercise\}\n:label: (\S+)", "\n".join(sources))
+    solved = re.findall(r"```\{solution-start\} (\S+)", "\n".join(sources))
+    assert len(exercises) >= 2 and sorted(exercises) == sorted(solved)
+    student = student_version(nb)
+    text = "\n".join(_src(c) for c in student["cells"])
+    assert "solution-start" not in text and "solution-end" not in text
+    assert len(re.findall(r"```\{exercise\}", text)) == len(exercises)
+    checks = [c for c in nb["cells"] if "check" in c["metadata"].get("tags", [])]
+    assert [_src(c) for c in student["cells"] if "check" in c["metadata"].get("tags", [])] == [_src(c) for c in checks]
+    assert len(student["cells"]) < len(nb["cells"])
+
+
+def test_student_version_rejects_broken_solutions():
+    start = {"cell_type": "markdown", "metadata": {}, "source": "```{solution-start} ex\n```"}
+    end = {"cell_type": "markdown", "metadata": {}, "source": "```{solution-end}\n```"}
+    with pytest.raises(ValueError, match="no solution-end"):
+        student_version({"cells": [start]})
+    with pytest.raises(ValueError, match="without a solution-start"):
+        student_version({"cells": [end]})
+    with pytest.raises(ValueError, match="cannot nest"):
+        student_version({"cells": [start, start, end]})
