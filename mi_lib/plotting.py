@@ -51,7 +51,8 @@ def scatter_2d(ax: plt.Axes, samples: torch.Tensor, mixture: GaussianMixture | N
         ax.scatter(x[~h, 0], x[~h, 1], s=s, color=COLORS["data"], alpha=0.5, lw=0, label="in support")
         ax.scatter(x[h, 0], x[h, 1], s=3 * s, color=COLORS["hal"], alpha=0.8, lw=0, label="hallucinated")
     if mixture is not None:
-        ax.scatter(mixture.means[:, 0], mixture.means[:, 1], marker="x", color="black", s=15, lw=0.8)
+        ax.scatter(mixture.means[:, 0], mixture.means[:, 1], s=60, facecolors="none", edgecolors=COLORS["grey"],
+                   lw=0.6, zorder=0)
     ax.set_aspect("equal")
     if title:
         ax.set_title(title)
@@ -74,15 +75,14 @@ def score_and_denoiser_1d(
 
 
 def score_field_2d(ax: plt.Axes, mixture: GaussianMixture, alpha_bar: float, n: int = 25, lim: float = 1.8) -> None:
-    """The closed-form score of a 2D mixture noised to alpha_bar as arrows of unit length,
-    coloured by log-magnitude, over the noised modes."""
+    """The closed-form score of a 2D mixture noised to alpha_bar as arrows of unit length
+    (the direction only), over the noised modes."""
     g = torch.linspace(-lim, lim, n, dtype=torch.float64)
     xx, yy = torch.meshgrid(g, g, indexing="xy")
     pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
     s = mixture.score(pts, alpha_bar)
-    norm = s.norm(dim=1, keepdim=True)
-    u = s / norm
-    ax.quiver(pts[:, 0], pts[:, 1], u[:, 0], u[:, 1], norm[:, 0].log10(), cmap="viridis",
+    u = s / s.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    ax.quiver(pts[:, 0], pts[:, 1], u[:, 0], u[:, 1], color=COLORS["data"],
               angles="xy", scale_units="xy", scale=n / (2 * lim) * 1.3, width=0.004)
     m = mixture.means * alpha_bar**0.5
     ax.scatter(m[:, 0], m[:, 1], marker="x", color="black", s=15, lw=0.8)

@@ -12,8 +12,14 @@ def test_wilson_interval_known_values():
     assert "5 of 1,000 = 0.500%" in format_rate(5, 1000)
 
 
-@pytest.mark.parametrize("k, n, match", [(1, 0, "n must be a positive integer"), (5, 4, r"k must be an integer in \[0, n = 4\]"),
-                                         (-1, 4, "k must be an integer")])
+@pytest.mark.parametrize(
+    "k, n, match",
+    [
+        (1, 0, "n must be a positive integer"),
+        (5, 4, r"k must be an integer in \[0, n = 4\]"),
+        (-1, 4, "k must be an integer"),
+    ],
+)
 def test_bad_rate_input(k, n, match):
     with pytest.raises(ValueError, match=match):
         wilson_interval(k, n)
