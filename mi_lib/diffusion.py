@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
+from tqdm.auto import tqdm
 
 from mi_lib.checks import check_choice, check_t_in_schedule
 from mi_lib.schedules import Schedule
@@ -108,21 +109,28 @@ def _check_sampler_args(shape: tuple[int, ...], x_T: torch.Tensor | None) -> Non
         raise ValueError(f"x_T must have shape {tuple(shape)}, got {tuple(x_T.shape)}")
 
 
+def _steps(schedule: Schedule, desc: str, progress: bool) -> Iterator[int]:
+    """The step indices T-1, ..., 0, behind a progress bar when asked for."""
+    return iter(tqdm(range(schedule.T - 1, -1, -1), desc=desc, disable=not progress, leave=False))
+
+
 def ddpm_sample(
     eps_fn: EpsFn, shape: tuple[int, ...], schedule: Schedule, generator: torch.Generator,
     variance: str = "fixed_large", x_T: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
+    progress: bool = True,
 ) -> Iterator[Step]:
     """Ancestral DDPM sampling from x_T ~ N(0, I), yielding every Step from t = T-1 down to 0.
 
     All noise comes from `generator` (its device is the sampling device), so a seed fixes the
-    run bit for bit. The final sample is the last step's x_prev (see `final`).
+    run bit for bit. The final sample is the last step's x_prev (see `final`). progress shows
+    a tqdm bar over the steps.
     """
     check_choice("variance", variance, VARIANCES)
     _check_sampler_args(shape, x_T)
     device = generator.device
     x = torch.randn(shape, generator=generator, device=device, dtype=dtype) if x_T is None else x_T
     sigma = reverse_variance(schedule, variance).sqrt().tolist()
-    for t in reversed(range(schedule.T)):
+    for t in _steps(schedule, "DDPM sampling", progress):
         eps = eps_fn(x, schedule.timesteps[t].to(device))
         z = torch.randn(shape, generator=generator, device=device, dtype=x.dtype) if t > 0 else None
         x_prev, x0_hat = reverse_step(x, t, eps, schedule, sigma[t], z)
@@ -133,6 +141,7 @@ def ddpm_sample(
 def ddim_sample(
     eps_fn: EpsFn, shape: tuple[int, ...], schedule: Schedule, generator: torch.Generator,
     eta: float = 0.0, x_T: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
+    progress: bool = True,
 ) -> Iterator[Step]:
     """DDIM sampling (Song et al. 2021, Eq. 12), deterministic at eta = 0, yielding every Step."""
     if not 0.0 <= eta <= 1.0:
@@ -141,7 +150,7 @@ def ddim_sample(
     device = generator.device
     x = torch.randn(shape, generator=generator, device=device, dtype=dtype) if x_T is None else x_T
     ab, ab_prev = schedule.alpha_bar, schedule.alpha_bar_prev
-    for t in reversed(range(schedule.T)):
+    for t in _steps(schedule, "DDIM sampling", progress):
         eps = eps_fn(x, schedule.timesteps[t].to(device))
         x0_hat = x0_hat_from_eps(x, t, eps, schedule)
         sigma = eta * float(((1 - ab_prev[t]) / (1 - ab[t]) * (1 - ab[t] / ab_prev[t])).sqrt())
