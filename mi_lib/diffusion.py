@@ -71,7 +71,7 @@ def q_posterior_mean_var(
     ab, ab_prev, beta = schedule.alpha_bar[t], schedule.alpha_bar_prev[t], schedule.betas[t]
     c0 = float(beta * ab_prev.sqrt() / (1 - ab))
     ct = float((1 - ab_prev) * (1 - beta).sqrt() / (1 - ab))
-    return c0 * x0 + ct * xt, float(posterior_variance(schedule)[t])
+    return c0 * x0 + ct * xt, float(beta * (1 - ab_prev) / (1 - ab))
 
 
 def reverse_variance(schedule: Schedule, variance: str = "fixed_large") -> torch.Tensor:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from mi_lib.checks import check_choice, check_positive, check_positive_int
+from mi_lib.diffusion import EpsFn
+from mi_lib.schedules import Schedule
 
 Tensorish = float | torch.Tensor
 
@@ -188,8 +190,9 @@ def mixture_preset(name: str) -> GaussianMixture:
     return PRESETS[name]()
 
 
-def exact_eps_fn(mixture: GaussianMixture, schedule) -> callable:
-    """An eps_fn for the samplers that returns the mixture's true eps at the network time t."""
+def exact_eps_fn(mixture: GaussianMixture, schedule: Schedule) -> EpsFn:
+    """An eps_fn for the samplers that returns the mixture's true eps at the network time t
+    (the exact-score sampler: paper, appendix)."""
     ab = torch.zeros(int(schedule.timesteps.max()) + 1, dtype=torch.float64)
     ab[schedule.timesteps] = schedule.alpha_bar
 
