@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Progress bars are for people at a notebook; they only clutter the rendered pages and logs.
 RUN_ENV := TQDM_DISABLE=1
-EXECUTED := _build/executed
+# nbmake skips any path with a _build folder in it, so the executed copies live apart.
+EXECUTED := .executed
 
 .PHONY: setup book test unit notebooks book-executed lint clean
 
@@ -27,7 +28,7 @@ book: $(STAMP)
 test: $(STAMP)
 	rm -rf $(EXECUTED) && mkdir -p $(EXECUTED)
 	cp -r _config.yml _toc.yml book $(EXECUTED)/
-	$(RUN_ENV) $(BIN)/python -m pytest -n 2 tests $(EXECUTED)/book --nbmake --overwrite
+	$(RUN_ENV) $(BIN)/python -m pytest -n 2 --durations=8 tests $(EXECUTED)/book --nbmake --overwrite
 
 ## The strict book build from the chapters that `make test` executed.
 book-executed: $(STAMP)
@@ -39,4 +40,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check mi_lib tests benchmarks
 
 clean:
-	rm -rf _build $(VENV)
+	rm -rf _build $(EXECUTED) $(VENV)
