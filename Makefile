@@ -32,6 +32,10 @@ test: $(STAMP)
 
 ## The strict book build from the chapters that `make test` executed.
 book-executed: $(STAMP)
+	@$(BIN)/python -c "import glob, json, sys; \
+	nbs = glob.glob('$(EXECUTED)/book/*.ipynb'); \
+	bad = [p for p in nbs if not any(c.get('outputs') for c in json.load(open(p))['cells'])]; \
+	sys.exit(f'run make test first: no executed chapters in $(EXECUTED)' if not nbs else f'not executed: {bad}' if bad else 0)"
 	sed -i 's/^\(  *execute_notebooks:\).*/\1 "off"/' $(EXECUTED)/_config.yml
 	$(RUN_ENV) $(BIN)/jupyter-book build $(EXECUTED) -W -n --keep-going
 	@echo "The book is at $(CURDIR)/$(EXECUTED)/_build/html/index.html"
