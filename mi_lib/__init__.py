@@ -21,6 +21,7 @@ from mi_lib.mixtures import PRESETS, GaussianMixture, exact_eps_fn, gaussian_mix
 from mi_lib.models import TemporalBlock, ToyMLP, timestep_embedding
 from mi_lib.runtime import SCALES, by_scale, default_device, get_scale, make_generator
 from mi_lib.schedules import Schedule, cosine_schedule, linear_schedule, make_schedule, respace
+from mi_lib.shapes import KINDS, Reading, ShapesData, read_image, simple_shapes
 from mi_lib.training import TrainStep, eps_loss, train
 
 __all__ = [
@@ -30,4 +31,6 @@ __all__ = [
     "load_checkpoint", "make_generator", "make_schedule", "mixture_preset", "posterior_variance",
     "q_posterior_mean_var", "q_sample", "respace", "reverse_step", "reverse_variance",
     "save_checkpoint", "timestep_embedding", "train", "x0_hat_from_eps",
+    # Simple Shapes data and counter
+    "KINDS", "Reading", "ShapesData", "read_image", "simple_shapes",
 ]
