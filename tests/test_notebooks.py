@@ -40,7 +40,7 @@ def test_chapter_installs_mi_lib_in_colab_from_the_configured_repository(path):
     first = _load(path)["cells"][0]
     assert "remove-cell" in first["metadata"].get("tags", [])
     assert '"google.colab" in sys.modules' in _src(first)
-    assert f"mi-lib @ git+{url}" in _src(first), f"{path.name}: the install URL differs from _config.yml"
+    assert f'repo = "{url}"' in _src(first) and '"mi-lib @ git+{repo}"' in _src(first), path.name
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
