@@ -41,7 +41,7 @@ book-executed: $(STAMP)
 	@echo "The book is at $(CURDIR)/$(EXECUTED)/_build/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check mi_lib tests benchmarks
+	$(BIN)/ruff check mi_lib tests $(wildcard benchmarks)
 
 clean:
 	rm -rf _build $(EXECUTED) $(VENV)
