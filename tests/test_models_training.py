@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -51,7 +53,9 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert load_checkpoint(ckpt)["step"] == 12
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left behind
-    assert ckpt.stat().st_mode & 0o044  # readable by others, like any file the user writes
+    umask = os.umask(0)
+    os.umask(umask)
+    assert ckpt.stat().st_mode & 0o777 == 0o666 & ~umask  # the mode of any file the user writes
 
 
 @pytest.mark.parametrize(
