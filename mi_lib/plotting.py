@@ -1,0 +1,106 @@
+"""Figure helpers with one visual style, so that chapter cells show ideas, not plumbing."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from mi_lib.mixtures import GaussianMixture
+
+COLORS = {"data": "#4c72b0", "model": "#dd8452", "exact": "#55a868", "hal": "#c44e52", "grey": "#8c8c8c"}
+
+
+def use_style() -> None:
+    """The book's matplotlib style: light grid, no top/right spines, readable sizes."""
+    plt.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 120, "axes.grid": True, "grid.alpha": 0.3,
+        "axes.spines.top": False, "axes.spines.right": False, "font.size": 10,
+        "axes.titlesize": 11, "legend.frameon": False,
+    })
+
+
+def density_over_pdf(
+    ax: plt.Axes, samples: torch.Tensor, mixture: GaussianMixture, bins: int = 200,
+    label: str = "samples", color: str = COLORS["model"], log: bool = True, xlim: tuple[float, float] | None = None,
+) -> None:
+    """A density histogram of 1D samples over the mixture's true pdf, on a log scale by
+    default (paper Fig. 2): mass between the modes shows up orders of magnitude below them."""
+    x = samples.detach().reshape(-1).double().cpu().numpy()
+    lo, hi = xlim if xlim is not None else (float(mixture.means.min()) - 0.5, float(mixture.means.max()) + 0.5)
+    ax.hist(x, bins=np.linspace(lo, hi, bins + 1), density=True, color=color, alpha=0.6, label=label)
+    grid = torch.linspace(lo, hi, 2000, dtype=torch.float64)[:, None]
+    ax.plot(grid[:, 0], mixture.log_prob(grid).exp(), color="black", lw=1, label="true pdf")
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(1e-4, None)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.legend(loc="upper right")
+
+
+def scatter_2d(ax: plt.Axes, samples: torch.Tensor, mixture: GaussianMixture | None = None,
+               hallucinated: torch.Tensor | None = None, s: float = 1.0, title: str | None = None) -> None:
+    """2D samples as dots, hallucinated ones in red, the modes as crosses."""
+    x = samples.detach().double().cpu()
+    if hallucinated is None:
+        ax.scatter(x[:, 0], x[:, 1], s=s, color=COLORS["model"], alpha=0.5, lw=0)
+    else:
+        h = hallucinated.cpu()
+        ax.scatter(x[~h, 0], x[~h, 1], s=s, color=COLORS["data"], alpha=0.5, lw=0, label="in support")
+        ax.scatter(x[h, 0], x[h, 1], s=3 * s, color=COLORS["hal"], alpha=0.8, lw=0, label="hallucinated")
+    if mixture is not None:
+        ax.scatter(mixture.means[:, 0], mixture.means[:, 1], marker="x", color="black", s=15, lw=0.8)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+
+
+def score_and_denoiser_1d(
+    axes: tuple[plt.Axes, plt.Axes], mixture: GaussianMixture, alpha_bar: float,
+    xlim: tuple[float, float] = (0.0, 4.0), label: str | None = None, color: str | None = None,
+) -> None:
+    """The closed-form score grad log p_t(x) (left) and x0 denoiser E[x0 | x_t = x] (right)
+    of a 1D mixture noised to alpha_bar, over x (paper Fig. 4)."""
+    x = torch.linspace(*xlim, 1500, dtype=torch.float64)[:, None]
+    kw = {"label": label, "color": color, "lw": 1.2}
+    axes[0].plot(x[:, 0], mixture.score(x, alpha_bar)[:, 0], **kw)
+    axes[1].plot(x[:, 0], mixture.x0_denoiser(x, alpha_bar)[:, 0], **kw)
+    axes[0].set_ylabel("score  ∇ log p_t(x)")
+    axes[1].set_ylabel("x0 denoiser  E[x0 | x_t = x]")
+    for ax in axes:
+        ax.set_xlabel("x_t")
+
+
+def score_field_2d(ax: plt.Axes, mixture: GaussianMixture, alpha_bar: float, n: int = 25, lim: float = 1.8) -> None:
+    """The closed-form score of a 2D mixture noised to alpha_bar as arrows of unit length,
+    coloured by log-magnitude, over the noised modes."""
+    g = torch.linspace(-lim, lim, n, dtype=torch.float64)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
+    s = mixture.score(pts, alpha_bar)
+    norm = s.norm(dim=1, keepdim=True)
+    u = s / norm
+    ax.quiver(pts[:, 0], pts[:, 1], u[:, 0], u[:, 1], norm[:, 0].log10(), cmap="viridis",
+              angles="xy", scale_units="xy", scale=n / (2 * lim) * 1.3, width=0.004)
+    m = mixture.means * alpha_bar**0.5
+    ax.scatter(m[:, 0], m[:, 1], marker="x", color="black", s=15, lw=0.8)
+    ax.set_aspect("equal")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+
+
+def image_strip(images: torch.Tensor, titles: list[str] | None = None, size: float = 1.6) -> plt.Figure:
+    """A row of greyscale images (N, H, W) with optional titles."""
+    n = images.shape[0]
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.15), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(images[i].detach().cpu().numpy(), cmap="gray", vmin=-1, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        if titles:
+            ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
