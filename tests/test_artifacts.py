@@ -45,9 +45,9 @@ def test_sample_bank_is_what_the_model_draws():
         pytest.skip(f"{name} not built")
     art = load_artifact(name)
     rec = art["recipe"]
-    redrawn = sample_bank(model_eps_fn(art["model"]), 500, 1, rec.schedule(), rec.sample_seed,
-                          chunk=rec.sample_chunk, progress=False)
-    close = (redrawn - art["samples"][:500]).abs() < 1e-4  # float rounding may differ across machines
+    n = rec.sample_chunk  # the bank's first chunk, drawn alone
+    redrawn = sample_bank(model_eps_fn(art["model"]), n, 1, rec.schedule(), rec.sample_seed, chunk=n, progress=False)
+    close = (redrawn - art["samples"][:n]).abs() < 1e-4  # float rounding may differ across machines
     assert close.float().mean() > 0.99
 
 
@@ -68,3 +68,18 @@ def test_build_and_load_a_tiny_recipe(tmp_path, monkeypatch):
         load_artifact("missing", tmp_path)
     with pytest.raises(ValueError, match="name must be one of"):
         recipe("nope")
+
+
+def test_paper_recipes_use_the_papers_batch_and_epochs():
+    from mi_lib.artifacts import paper_recipe, toy_model
+
+    for name in RECIPES:
+        rec = paper_recipe(name)
+        assert rec.batch_size == 10_000 and rec.n_samples == 100_000
+        if name.endswith("_steps"):
+            assert rec.steps == paper_recipe("1d_three_n100k_epochs").steps  # the 100k run's steps
+        else:
+            assert rec.epochs == 10_000
+        assert rec.preset == recipe(name).preset and rec.T == recipe(name).T
+    with pytest.raises(ValueError, match="scale must be one of"):
+        toy_model("1d_three", scale="huge")
