@@ -40,7 +40,9 @@ def wilson_interval(count: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p = count / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if count == 0 else max(0.0, min(p, centre - half))  # exact at the ends, despite rounding
+    high = 1.0 if count == n else min(1.0, max(p, centre + half))
+    return low, high
 
 
 def rate(mask: torch.Tensor, z: float = 1.96) -> Rate:

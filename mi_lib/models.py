@@ -78,7 +78,7 @@ class ToyMLP(nn.Module):
         uniq, inverse = torch.unique(t, return_inverse=True) if t.numel() > 1 else (t, None)
         emb = self.temb(timestep_embedding(uniq, self.width))
         projs = [blk.time(emb) for blk in self.blocks]
-        return projs if inverse is None else [p[inverse] for p in projs]
+        return projs if inverse is None else [p.index_select(0, inverse) for p in projs]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """eps_theta(x_t, t). x: (N, dim); t: (N,) integer times, or a 0-dim t for all rows."""

@@ -28,6 +28,10 @@ def test_wilson_interval_matches_published_values():
     assert math.isclose(lo, 0.0624, abs_tol=5e-5) and math.isclose(hi, 0.1605, abs_tol=5e-5)
     lo, hi = wilson_interval(10, 10)
     assert hi == 1.0 and math.isclose(lo, 1 - 0.2775, abs_tol=5e-5)
+    for n in (7, 2_000, 1_000_000):  # the interval always contains the rate
+        for count in (0, 1, n // 2, n - 1, n):
+            lo, hi = wilson_interval(count, n)
+            assert 0.0 <= lo <= count / n <= hi <= 1.0
 
 
 def test_rate_counts_and_brackets():
