@@ -17,6 +17,26 @@ from mi_lib.diffusion import (
     reverse_variance,
     x0_hat_from_eps,
 )
+from mi_lib.learned import (
+    chunk_generator,
+    learned_eps,
+    learned_score,
+    learned_x0_hat,
+    model_eps_fn,
+    sample_bank,
+    sample_with_hal,
+)
+from mi_lib.metrics import (
+    Rate,
+    WindowVariance,
+    direction_rates,
+    gap_rates,
+    hal_from_trajectory,
+    hallucination_rate,
+    interpolation_direction,
+    rate,
+    wilson_interval,
+)
 from mi_lib.mixtures import PRESETS, GaussianMixture, exact_eps_fn, gaussian_mixture, mixture_preset
 from mi_lib.models import TemporalBlock, ToyMLP, timestep_embedding
 from mi_lib.runtime import SCALES, by_scale, default_device, get_scale, make_generator
@@ -33,4 +53,8 @@ __all__ = [
     "save_checkpoint", "timestep_embedding", "train", "x0_hat_from_eps",
     # Simple Shapes data and counter
     "KINDS", "Reading", "ShapesData", "read_image", "simple_shapes",
+    # learned scores and hallucination metrics (chapter 4)
+    "Rate", "WindowVariance", "chunk_generator", "direction_rates", "gap_rates", "hal_from_trajectory",
+    "hallucination_rate", "interpolation_direction", "learned_eps", "learned_score", "learned_x0_hat",
+    "model_eps_fn", "rate", "sample_bank", "sample_with_hal", "wilson_interval",
 ]

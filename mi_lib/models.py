@@ -32,9 +32,13 @@ class TemporalBlock(nn.Module):
         self.act = nn.LeakyReLU(slope)
 
     def forward(self, h: torch.Tensor, time_proj: torch.Tensor) -> torch.Tensor:
-        """time_proj is self.time(temb), computed by the caller (once per distinct t)."""
-        u = self.fc1(self.act(self.norm1(h))) + time_proj
-        return h + self.fc2(self.act(self.norm2(u)))
+        """time_proj is self.time(temb), computed by the caller (once per distinct t). For a
+        batch (N, width) the two additions are fused into the matrix products (addmm)."""
+        if h.ndim != 2:
+            u = self.fc1(self.act(self.norm1(h))) + time_proj
+            return h + self.fc2(self.act(self.norm2(u)))
+        u = torch.addmm(time_proj, self.act(self.norm1(h)), self.fc1.weight.t())
+        return torch.addmm(h, self.act(self.norm2(u)), self.fc2.weight.t())
 
 
 class ToyMLP(nn.Module):
@@ -74,7 +78,7 @@ class ToyMLP(nn.Module):
         uniq, inverse = torch.unique(t, return_inverse=True) if t.numel() > 1 else (t, None)
         emb = self.temb(timestep_embedding(uniq, self.width))
         projs = [blk.time(emb) for blk in self.blocks]
-        return projs if inverse is None else [p[inverse] for p in projs]
+        return projs if inverse is None else [p.index_select(0, inverse) for p in projs]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """eps_theta(x_t, t). x: (N, dim); t: (N,) integer times, or a 0-dim t for all rows."""

@@ -36,6 +36,21 @@ def eps_loss(
     return torch.mean((model(xt, schedule.timesteps.to(t.device)[t]) - eps) ** 2)
 
 
+def _backward_in_chunks(
+    model: nn.Module, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor, eps: torch.Tensor, chunk: int
+) -> float:
+    """Backpropagate the batch's mean eps loss in slices of `chunk` rows, accumulating the
+    gradient: the same gradient as one pass over the batch up to float rounding, but each
+    slice's activations stay in the CPU's cache. Returns the batch's loss."""
+    total = 0.0
+    for i in range(0, len(x0), chunk):
+        sl = slice(i, i + chunk)
+        part = eps_loss(model, x0[sl], schedule, t[sl], eps[sl]) * (len(x0[sl]) / len(x0))
+        part.backward()
+        total += float(part.detach())
+    return total
+
+
 def _seeded(seed: int, stream: int, index: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed((seed * 1_000_003 + stream * 7_919_993 + index) % 2**62)
 
@@ -43,7 +58,7 @@ def _seeded(seed: int, stream: int, index: int, device: torch.device) -> torch.G
 def train(
     model: nn.Module, x0: torch.Tensor, schedule: Schedule, steps: int, batch_size: int,
     lr: float = 1e-3, seed: int = 0, checkpoint: str | Path | None = None, save_every: int = 1000,
-    progress: bool = True,
+    progress: bool = True, chunk: int | None = None,
 ) -> Iterator[TrainStep]:
     """Train `model` to predict eps on data x0 (N, ...) with Adam (betas 0.9, 0.999), no EMA,
     warm-up or clipping (the paper's toy set-up). Each epoch visits the data once in a fresh
@@ -51,6 +66,10 @@ def train(
 
     checkpoint: a file to resume from if it exists, and to save to every save_every steps and
     at the end. Yields TrainStep(step, loss) after each step.
+
+    chunk: rows per forward/backward pass; a larger batch is processed in slices and its
+    gradient accumulated (the same gradient up to float rounding). None picks 2,500 rows on
+    a CPU, where it is faster for the toy MLP, and whole batches on a GPU.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size), ("save_every", save_every)):
         check_positive_int(name, value)
@@ -58,6 +77,8 @@ def train(
     if x0.ndim < 2 or x0.shape[0] == 0:
         raise ValueError(f"x0 must have shape (N, ...) with N >= 1, got {tuple(x0.shape)}")
     device = next(model.parameters()).device
+    chunk = chunk if chunk is not None else (2_500 if device.type == "cpu" else batch_size)
+    check_positive_int("chunk", chunk)
     x0 = x0.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
     start = 0
@@ -80,14 +101,12 @@ def train(
         g = _seeded(seed, 1, step, device)
         t = torch.randint(0, schedule.T, (len(batch),), generator=g, device=device)
         eps = torch.randn(batch.shape, generator=g, device=device, dtype=batch.dtype)
-        loss = eps_loss(model, batch, schedule, t, eps)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        value = _backward_in_chunks(model, batch, schedule, t, eps, chunk)
         opt.step()
         done = step + 1
         if checkpoint is not None and (done % save_every == 0 or done == steps):
             save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done})
-        value = float(loss.detach())
         if done % 50 == 0:
             bar.set_postfix(loss=f"{value:.4f}")
         yield TrainStep(done, value)

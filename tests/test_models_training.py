@@ -79,3 +79,19 @@ def test_bad_model_input():
         ToyMLP(dim=1)(torch.zeros(4, 1), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="path must be an existing checkpoint file"):
         load_checkpoint("/nonexistent/x.pt")
+
+
+def test_training_in_chunks_gives_the_same_steps():
+    data = mixture_preset("1d_three").sample(900, make_generator(0))
+    s = linear_schedule(100)
+    runs = []
+    for chunk in (900, 250):
+        torch.manual_seed(3)
+        model = ToyMLP(dim=1, width=32, n_blocks=2)
+        losses = [st.loss for st in train(model, data, s, steps=6, batch_size=900, seed=2, progress=False, chunk=chunk)]
+        runs.append((losses, model.state_dict()))
+    assert runs[0][0] == pytest.approx(runs[1][0], rel=1e-5)
+    for a, b in zip(runs[0][1].values(), runs[1][1].values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        next(train(ToyMLP(dim=1), data, s, steps=1, batch_size=10, chunk=0))

@@ -1,0 +1,93 @@
+"""What a trained eps network implies: its score and x0 prediction at any step (paper
+Sec. 4.3, Fig. 4), and seeded sample banks drawn from it with the ancestral sampler."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mi_lib.checks import check_positive_int, check_t_in_schedule
+from mi_lib.diffusion import EpsFn, ddpm_sample, x0_hat_from_eps
+from mi_lib.metrics import WindowVariance
+from mi_lib.runtime import make_generator
+from mi_lib.schedules import Schedule
+
+
+def model_eps_fn(model: nn.Module) -> EpsFn:
+    """The sampler's eps_fn for a network: eval mode, no autograd bookkeeping."""
+    model.eval()
+
+    def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(x, t)
+
+    return eps_fn
+
+
+def learned_eps(model: nn.Module, x: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:
+    """eps_theta(x, t) at step t of the schedule, for a batch x (N, d)."""
+    check_t_in_schedule(t, schedule.T)
+    device = next(model.parameters()).device
+    return model_eps_fn(model)(x.to(device), schedule.timesteps[t].to(device)).cpu()
+
+
+def learned_score(model: nn.Module, x: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:
+    """The score the network implies: -eps_theta(x, t) / sqrt(1 - alpha_bar_t) (paper Sec. 4.3)."""
+    return -learned_eps(model, x, t, schedule) / float(schedule.sqrt_one_minus_alpha_bar[t])
+
+
+def learned_x0_hat(model: nn.Module, x: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:
+    """The network's prediction of the clean sample from x_t = x (paper Sec. 5)."""
+    return x0_hat_from_eps(x, t, learned_eps(model, x, t, schedule), schedule)
+
+
+def chunk_generator(seed: int, chunk: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator for chunk `chunk` of a sample bank: a pure function of (seed, chunk), so
+    any chunk can be redrawn alone."""
+    return make_generator((seed * 1_000_003 + chunk) % 2**62, device)
+
+
+def _draw(
+    eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, seed: int, chunk: int, device: torch.device | str,
+    progress: bool, first_chunk: int, hal_window: tuple[int, int] | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    for name, value in (("n", n), ("dim", dim), ("chunk", chunk)):
+        check_positive_int(name, value)
+    sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
+    bar = tqdm(total=len(sizes) * schedule.T, desc="sampling", disable=not progress, mininterval=1.0)
+    out, hal = [], []
+    for i, size in enumerate(sizes, start=first_chunk):
+        acc = WindowVariance(*hal_window) if hal_window is not None else None
+        x = None
+        for step in ddpm_sample(eps_fn, (size, dim), schedule, chunk_generator(seed, i, device), progress=False):
+            if acc is not None:
+                acc.update(step.t, step.x0_hat)
+            x = step.x_prev
+            bar.update(1)
+        out.append(x.cpu())
+        if acc is not None:
+            hal.append(acc.hal().cpu())
+    bar.close()
+    return torch.cat(out), (torch.cat(hal) if hal_window is not None else None)
+
+
+def sample_bank(
+    eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, seed: int, chunk: int = 2_000,
+    device: torch.device | str = "cpu", progress: bool = True, first_chunk: int = 0,
+) -> torch.Tensor:
+    """n samples (n, dim) from ancestral DDPM sampling (fixed-large variance, as the paper's
+    code), drawn in chunks of `chunk` rows, chunk i with chunk_generator(seed, i). Chunks of a
+    few thousand rows keep the activations in cache, which is faster on a CPU than one big
+    batch. first_chunk skips that many chunks, to redraw part of a bank."""
+    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, None)[0]
+
+
+def sample_with_hal(
+    eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, seed: int, window: tuple[int, int],
+    chunk: int = 2_000, device: torch.device | str = "cpu", progress: bool = True, first_chunk: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same samples as sample_bank with the same arguments, and each one's Hal over the
+    window of steps (t_lo, t_hi) (paper Sec. 5), accumulated on the fly: the memory it
+    needs does not grow with T or with the window."""
+    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, window)
