@@ -71,24 +71,33 @@ class ToyMLP(nn.Module):
             self.blocks = nn.ModuleList([TemporalBlock(width) for _ in range(n_blocks)])
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
 
+    def time_table(self, t: torch.Tensor) -> list[torch.Tensor]:
+        """Each block's time projection, one row per entry of the 1D tensor t."""
+        emb = self.temb(timestep_embedding(t, self.width))
+        return [blk.time(emb) for blk in self.blocks]
+
     def time_features(self, t: torch.Tensor) -> list[torch.Tensor]:
         """Each block's time projection for the distinct values of t, gathered to t's rows.
         A 0-dim t gives rows of one, which broadcast over the batch."""
         t = t.reshape(-1)
-        uniq, inverse = torch.unique(t, return_inverse=True) if t.numel() > 1 else (t, None)
-        emb = self.temb(timestep_embedding(uniq, self.width))
-        projs = [blk.time(emb) for blk in self.blocks]
-        return projs if inverse is None else [p.index_select(0, inverse) for p in projs]
+        if t.numel() == 1:
+            return self.time_table(t)
+        uniq, inverse = torch.unique(t, return_inverse=True)
+        return [p.index_select(0, inverse) for p in self.time_table(uniq)]
+
+    def forward_features(self, x: torch.Tensor, time_projs: list[torch.Tensor]) -> torch.Tensor:
+        """The network on x given each block's time projection (from time_features)."""
+        h = self.inp(x)
+        for blk, proj in zip(self.blocks, time_projs, strict=True):
+            h = blk(h, proj)
+        return self.out(h)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """eps_theta(x_t, t). x: (N, dim); t: (N,) integer times, or a 0-dim t for all rows."""
         t = torch.as_tensor(t, device=x.device)
         if t.ndim not in (0, 1) or (t.ndim == 1 and t.shape[0] not in (1, x.shape[0])):
             raise ValueError(f"t must be 0-dim or have shape ({x.shape[0]},), got {tuple(t.shape)}")
-        h = self.inp(x)
-        for blk, proj in zip(self.blocks, self.time_features(t), strict=True):
-            h = blk(h, proj)
-        return self.out(h)
+        return self.forward_features(x, self.time_features(t))
 
     def forward_per_sample(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The same function computed the plain way, embedding each row's t separately: the

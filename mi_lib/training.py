@@ -41,11 +41,34 @@ def _backward_in_chunks(
 ) -> float:
     """Backpropagate the batch's mean eps loss in slices of `chunk` rows, accumulating the
     gradient: the same gradient as one pass over the batch up to float rounding, but each
-    slice's activations stay in the CPU's cache. Returns the batch's loss."""
+    slice's activations stay in the CPU's cache. Returns the batch's loss.
+
+    A network with time_table and forward_features (ToyMLP) has its time projections
+    computed once for the batch's distinct t; each slice back-propagates into detached
+    copies of them, and one last backward pass carries their summed gradient into the
+    time-embedding weights."""
+    if not (hasattr(model, "time_table") and hasattr(model, "forward_features")):
+        return _accumulate(lambda sl: eps_loss(model, x0[sl], schedule, t[sl], eps[sl]), len(x0), chunk)
+    uniq, inverse = torch.unique(schedule.timesteps.to(t.device)[t], return_inverse=True)
+    table = model.time_table(uniq)
+    leaves = [p.detach().requires_grad_() for p in table]
+
+    def slice_loss(sl: slice) -> torch.Tensor:
+        xt = q_sample(x0[sl], t[sl], schedule, eps[sl])
+        projs = [leaf.index_select(0, inverse[sl]) for leaf in leaves]
+        return torch.mean((model.forward_features(xt, projs) - eps[sl]) ** 2)
+
+    total = _accumulate(slice_loss, len(x0), chunk)
+    torch.autograd.backward(table, [leaf.grad for leaf in leaves])
+    return total
+
+
+def _accumulate(slice_loss, n: int, chunk: int) -> float:
+    """Backpropagate slice_loss over slices of `chunk` rows, weighted to the mean over n."""
     total = 0.0
-    for i in range(0, len(x0), chunk):
-        sl = slice(i, i + chunk)
-        part = eps_loss(model, x0[sl], schedule, t[sl], eps[sl]) * (len(x0[sl]) / len(x0))
+    for i in range(0, n, chunk):
+        sl = slice(i, min(i + chunk, n))
+        part = slice_loss(sl) * ((sl.stop - sl.start) / n)
         part.backward()
         total += float(part.detach())
     return total

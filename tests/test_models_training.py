@@ -95,3 +95,21 @@ def test_training_in_chunks_gives_the_same_steps():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="chunk must be a positive integer"):
         next(train(ToyMLP(dim=1), data, s, steps=1, batch_size=10, chunk=0))
+
+
+def test_chunked_backward_with_shared_time_features_gives_the_plain_gradient():
+    from mi_lib.training import _backward_in_chunks, eps_loss
+
+    torch.manual_seed(0)
+    model, s = ToyMLP(dim=2, width=32), linear_schedule(50)
+    g = make_generator(4)
+    x0, eps = torch.randn(700, 2, generator=g), torch.randn(700, 2, generator=g)
+    t = torch.randint(0, 50, (700,), generator=g)
+    plain = eps_loss(model, x0, s, t, eps)
+    plain.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    loss = _backward_in_chunks(model, x0, s, t, eps, chunk=200)
+    assert loss == pytest.approx(float(plain.detach()), rel=1e-5)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, expected[n], rtol=1e-4, atol=1e-6, msg=n)
