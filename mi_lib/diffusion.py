@@ -68,10 +68,8 @@ def q_posterior_mean_var(
 ) -> tuple[torch.Tensor, float]:
     """Mean and variance of q(x_{t-1} | x_t, x0) (Ho et al. 2020, Eq. 6-7)."""
     check_t_in_schedule(t, schedule.T)
-    ab, ab_prev, beta = schedule.alpha_bar[t], schedule.alpha_bar_prev[t], schedule.betas[t]
-    c0 = float(beta * ab_prev.sqrt() / (1 - ab))
-    ct = float((1 - ab_prev) * (1 - beta).sqrt() / (1 - ab))
-    return c0 * x0 + ct * xt, float(beta * (1 - ab_prev) / (1 - ab))
+    c0, ct, var = schedule.posterior_coefs
+    return c0[t] * x0 + ct[t] * xt, var[t]
 
 
 def reverse_variance(schedule: Schedule, variance: str = "fixed_large") -> torch.Tensor:

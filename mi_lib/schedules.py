@@ -68,6 +68,16 @@ class Schedule:
         """alpha_bar[t - 1], with alpha_bar[-1] = 1 (no noise before the first step)."""
         return torch.cat([torch.ones(1, dtype=self.betas.dtype), self.alpha_bar[:-1]])
 
+    @cached_property
+    def posterior_coefs(self) -> tuple[list[float], list[float], list[float]]:
+        """Per step, as Python floats: the posterior mean's coefficients of x0 and of x_t,
+        and the posterior variance of q(x_{t-1} | x_t, x0) (Ho et al. 2020, Eq. 7). Samplers
+        read these once per step instead of doing tensor arithmetic on scalars."""
+        ab, ab_prev, beta = self.alpha_bar, self.alpha_bar_prev, self.betas
+        c0 = beta * ab_prev.sqrt() / (1 - ab)
+        ct = (1 - ab_prev) * (1 - beta).sqrt() / (1 - ab)
+        return c0.tolist(), ct.tolist(), (beta * (1 - ab_prev) / (1 - ab)).tolist()
+
     def at(self, t: int) -> float:
         """alpha_bar at step t, checked against the schedule's range."""
         check_t_in_schedule(t, self.T)

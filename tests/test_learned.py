@@ -59,3 +59,16 @@ def test_sample_with_hal_gives_the_bank_and_hal():
     x, hal = sample_with_hal(eps_fn, 5, 2, s, seed=0, window=(0, 4), chunk=2, progress=False)
     torch.testing.assert_close(x, bank, rtol=0, atol=0)
     assert hal.shape == (5,) and bool((hal >= 0).all())
+
+
+def test_sliced_eps_fn_equals_the_plain_network():
+    from mi_lib import ToyMLP, model_eps_fn
+
+    torch.manual_seed(0)
+    model = ToyMLP(dim=2, width=32)
+    x = torch.randn(2_500, 2)
+    with torch.no_grad():
+        plain = model(x, torch.tensor(17))
+    torch.testing.assert_close(model_eps_fn(model, rows=300)(x, torch.tensor(17)), plain, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="rows must be a positive integer"):
+        model_eps_fn(model, rows=0)
