@@ -29,7 +29,7 @@ class TemporalBlock(nn.Module):
         self.fc1 = nn.Linear(width, width, bias=False)
         self.fc2 = nn.Linear(width, width, bias=False)
         self.time = nn.Linear(width, width)
-        self.act = nn.LeakyReLU(slope)
+        self.act = nn.LeakyReLU(slope, inplace=True)  # acts on fresh LayerNorm outputs only
 
     def forward(self, h: torch.Tensor, time_proj: torch.Tensor) -> torch.Tensor:
         """time_proj is self.time(temb), computed by the caller (once per distinct t). For a
@@ -63,7 +63,7 @@ class ToyMLP(nn.Module):
             check_positive_int(name, value)
         self.dim, self.width = dim, width
         self.inp = nn.Linear(dim, width, bias=False)
-        self.temb = nn.Sequential(nn.Linear(width, width), nn.LeakyReLU(0.02))
+        self.temb = nn.Sequential(nn.Linear(width, width), nn.LeakyReLU(0.02, inplace=True))
         if shared_blocks:
             block = TemporalBlock(width)
             self.blocks = nn.ModuleList([block] * n_blocks)
