@@ -60,7 +60,7 @@ def eps_from_x0(xt: torch.Tensor, t: int | torch.Tensor, x0: torch.Tensor, sched
 
 def posterior_variance(schedule: Schedule) -> torch.Tensor:
     """Var of q(x_{t-1} | x_t, x0): beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)."""
-    return schedule.betas * (1 - schedule.alpha_bar_prev) / (1 - schedule.alpha_bar)
+    return torch.tensor(schedule.posterior_coefs[2], dtype=torch.float64)
 
 
 def q_posterior_mean_var(

@@ -119,15 +119,23 @@ def _write_json(path: Path, obj: dict) -> None:
     atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
 
 
+def _train_and_sample(
+    rec: ToyRecipe, device: torch.device | str = "cpu", progress: bool = True
+) -> tuple[ToyMLP, list[float], torch.Tensor]:
+    """A fresh model trained by the recipe, its losses, and its bank of samples."""
+    model = rec.model()
+    losses = [s.loss for s in train_recipe(rec, model, progress=progress, device=device)]
+    samples = sample_bank(model_eps_fn(model), rec.n_samples, model.dim, rec.schedule(), rec.sample_seed,
+                          chunk=rec.sample_chunk, device=device, progress=progress)
+    return model, losses, samples
+
+
 def build(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = True) -> dict:
     """Train the recipe's model on the CPU, draw its sample bank, and write NAME.pt and
     NAME.json (both atomically). Returns the manifest."""
     rec, out_dir = recipe(name), Path(out_dir)
     start = time.time()
-    model = rec.model()
-    losses = [s.loss for s in train_recipe(rec, model, progress=progress)]
-    samples = sample_bank(model_eps_fn(model), rec.n_samples, model.dim, rec.schedule(), rec.sample_seed,
-                          chunk=rec.sample_chunk, progress=progress)
+    model, losses, samples = _train_and_sample(rec, progress=progress)
     path = out_dir / f"{name}.pt"
     save_checkpoint(path, {"model": model.state_dict(), "losses": torch.tensor(losses), "samples": samples})
     hal = hallucination_rate(samples, rec.mixture())
@@ -167,11 +175,12 @@ def load_artifact(name: str, art_dir: str | Path = ARTIFACT_DIR, verify: bool = 
     if verify and _sha256(path) != manifest["sha256"]:
         raise ValueError(f"{path.name} does not match the sha256 in its manifest; rebuild it")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = ToyRecipe(**manifest["recipe"]).model()
+    rec = ToyRecipe(**manifest["recipe"])
+    model = rec.model()
     model.load_state_dict(state["model"])
     model.eval()
     return {"model": model, "losses": state["losses"], "samples": state["samples"], "manifest": manifest,
-            "recipe": ToyRecipe(**manifest["recipe"])}
+            "recipe": rec}
 
 
 def paper_recipe(name: str) -> ToyRecipe:
@@ -192,8 +201,5 @@ def toy_model(name: str, scale: str = "quick", retrain: bool = False, device: to
     if scale == "quick" and not retrain:
         return load_artifact(name)
     rec = recipe(name) if scale == "quick" else paper_recipe(name)
-    model = rec.model().to(device)
-    losses = [s.loss for s in train_recipe(rec, model, progress=progress, device=device)]
-    samples = sample_bank(model_eps_fn(model), rec.n_samples, model.dim, rec.schedule(), rec.sample_seed,
-                          chunk=rec.sample_chunk, device=device, progress=progress)
+    model, losses, samples = _train_and_sample(rec, device, progress)
     return {"model": model, "losses": torch.tensor(losses), "samples": samples, "manifest": None, "recipe": rec}
