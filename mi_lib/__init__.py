@@ -4,6 +4,15 @@ A flat API: chapters write ``from mi_lib import ...``.
 """
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
+from mi_lib.detection import (
+    auroc,
+    detection_rates,
+    hal_after_the_fact,
+    roc,
+    sample_with_window_hals,
+    threshold_for_kept,
+    threshold_for_removed,
+)
 from mi_lib.diffusion import (
     Step,
     ddim_sample,
@@ -40,9 +49,10 @@ from mi_lib.metrics import (
 from mi_lib.mixtures import PRESETS, GaussianMixture, exact_eps_fn, gaussian_mixture, mixture_preset
 from mi_lib.models import TemporalBlock, ToyMLP, timestep_embedding
 from mi_lib.runtime import SCALES, by_scale, default_device, get_scale, make_generator
-from mi_lib.schedules import Schedule, cosine_schedule, linear_schedule, make_schedule, respace
+from mi_lib.schedules import Schedule, cosine_schedule, linear_schedule, make_schedule, respace, window_steps
 from mi_lib.shapes import KINDS, Reading, ShapesData, read_image, simple_shapes
 from mi_lib.training import TrainStep, eps_loss, train
+from mi_lib.unet import UNet
 
 __all__ = [
     "PRESETS", "SCALES", "GaussianMixture", "Schedule", "Step", "TemporalBlock", "ToyMLP", "TrainStep",
@@ -57,4 +67,9 @@ __all__ = [
     "Rate", "WindowVariance", "chunk_generator", "direction_rates", "gap_rates", "hal_from_trajectory",
     "hallucination_rate", "interpolation_direction", "learned_eps", "learned_score", "learned_x0_hat",
     "model_eps_fn", "rate", "sample_bank", "sample_with_hal", "wilson_interval",
+    # images (chapter 5 on)
+    "UNet", "window_steps",
+    # detection with Hal (chapter 6)
+    "auroc", "detection_rates", "hal_after_the_fact", "roc", "sample_with_window_hals", "threshold_for_kept",
+    "threshold_for_removed",
 ]

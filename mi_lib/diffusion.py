@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from mi_lib.checks import check_choice, check_t_in_schedule
+from mi_lib.checks import check_choice, check_positive, check_t_in_schedule
 from mi_lib.schedules import Schedule
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -87,11 +87,17 @@ def reverse_variance(schedule: Schedule, variance: str = "fixed_large") -> torch
 
 def reverse_step(
     xt: torch.Tensor, t: int, eps: torch.Tensor, schedule: Schedule, sigma_t: float,
-    z: torch.Tensor | None,
+    z: torch.Tensor | None, clip_x0: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One ancestral step x_t -> x_{t-1}: the posterior mean at x0_hat plus sigma_t z.
-    No noise is added at t = 0 (z may be None there). Returns (x_prev, x0_hat)."""
+    No noise is added at t = 0 (z may be None there). Returns (x_prev, x0_hat).
+
+    clip_x0: clamp x0_hat to [-clip_x0, clip_x0] before taking the posterior mean, as image
+    samplers do for data in [-1, 1] (Ho et al. 2020's code). Early in a cosine schedule
+    sqrt(alpha_bar_t) is tiny and x0_hat amplifies any error in eps; the toy models use none."""
     x0_hat = x0_hat_from_eps(xt, t, eps, schedule)
+    if clip_x0 is not None:
+        x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
     mean, _ = q_posterior_mean_var(x0_hat, xt, t, schedule)
     if t == 0:
         return mean, x0_hat
@@ -115,9 +121,10 @@ def _steps(schedule: Schedule, desc: str, progress: bool) -> Iterator[int]:
 def ddpm_sample(
     eps_fn: EpsFn, shape: tuple[int, ...], schedule: Schedule, generator: torch.Generator,
     variance: str = "fixed_large", x_T: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
-    progress: bool = True,
+    progress: bool = True, clip_x0: float | None = None,
 ) -> Iterator[Step]:
     """Ancestral DDPM sampling from x_T ~ N(0, I), yielding every Step from t = T-1 down to 0.
+    clip_x0 clamps each x0_hat (see reverse_step); the Step then carries the clamped x0_hat.
 
     All noise comes from `generator` (its device is the sampling device), so a seed fixes the
     run bit for bit. The final sample is the last step's x_prev (see `final`). progress shows
@@ -125,13 +132,15 @@ def ddpm_sample(
     """
     check_choice("variance", variance, VARIANCES)
     _check_sampler_args(shape, x_T)
+    if clip_x0 is not None:
+        check_positive("clip_x0", clip_x0)
     device = generator.device
     x = torch.randn(shape, generator=generator, device=device, dtype=dtype) if x_T is None else x_T
     sigma = reverse_variance(schedule, variance).sqrt().tolist()
     for t in _steps(schedule, "DDPM sampling", progress):
         eps = eps_fn(x, schedule.timesteps[t].to(device))
         z = torch.randn(shape, generator=generator, device=device, dtype=x.dtype) if t > 0 else None
-        x_prev, x0_hat = reverse_step(x, t, eps, schedule, sigma[t], z)
+        x_prev, x0_hat = reverse_step(x, t, eps, schedule, sigma[t], z, clip_x0)
         yield Step(t, x, x0_hat, x_prev)
         x = x_prev
 

@@ -58,18 +58,23 @@ def chunk_generator(seed: int, chunk: int, device: torch.device | str = "cpu") -
 
 
 def _draw(
-    eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, seed: int, chunk: int, device: torch.device | str,
-    progress: bool, first_chunk: int, hal_window: tuple[int, int] | None,
+    eps_fn: EpsFn, n: int, dim: int | tuple[int, ...], schedule: Schedule, seed: int, chunk: int,
+    device: torch.device | str, progress: bool, first_chunk: int, hal_window: tuple[int, int] | None,
+    variance: str = "fixed_large", clip_x0: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    for name, value in (("n", n), ("dim", dim), ("chunk", chunk)):
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    for name, value in (("n", n), ("chunk", chunk), *((f"dim[{i}]", d) for i, d in enumerate(dims))):
         check_positive_int(name, value)
+    if hal_window is not None:
+        WindowVariance(*hal_window)  # a bad window fails here, before any sampling
     sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
     bar = tqdm(total=len(sizes) * schedule.T, desc="sampling", disable=not progress, mininterval=1.0)
     out, hal = [], []
     for i, size in enumerate(sizes, start=first_chunk):
         acc = WindowVariance(*hal_window) if hal_window is not None else None
         x = None
-        for step in ddpm_sample(eps_fn, (size, dim), schedule, chunk_generator(seed, i, device), progress=False):
+        gen = chunk_generator(seed, i, device)
+        for step in ddpm_sample(eps_fn, (size, *dims), schedule, gen, variance, progress=False, clip_x0=clip_x0):
             if acc is not None:
                 acc.update(step.t, step.x0_hat)
             x = step.x_prev
@@ -82,21 +87,25 @@ def _draw(
 
 
 def sample_bank(
-    eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, seed: int, chunk: int = 2_000,
+    eps_fn: EpsFn, n: int, dim: int | tuple[int, ...], schedule: Schedule, seed: int, chunk: int = 2_000,
     device: torch.device | str = "cpu", progress: bool = True, first_chunk: int = 0,
+    variance: str = "fixed_large", clip_x0: float | None = None,
 ) -> torch.Tensor:
-    """n samples (n, dim) from ancestral DDPM sampling (fixed-large variance, as the paper's
-    code), drawn in chunks of `chunk` rows, chunk i with chunk_generator(seed, i). Chunks of a
-    few thousand rows keep the activations in cache, which is faster on a CPU than one big
-    batch. first_chunk skips that many chunks, to redraw part of a bank."""
-    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, None)[0]
+    """n samples (n, *dim) from ancestral DDPM sampling (fixed-large variance by default, as
+    the paper's toy code), drawn in chunks of `chunk` rows, chunk i with
+    chunk_generator(seed, i). Chunks of a few thousand rows keep the activations in cache,
+    which is faster on a CPU than one big batch. first_chunk skips that many chunks, to redraw
+    part of a bank. dim is an int for vectors or a tuple such as (1, 64, 64) for images;
+    variance and clip_x0 are passed to ddpm_sample."""
+    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, None, variance, clip_x0)[0]
 
 
 def sample_with_hal(
-    eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, seed: int, window: tuple[int, int],
+    eps_fn: EpsFn, n: int, dim: int | tuple[int, ...], schedule: Schedule, seed: int, window: tuple[int, int],
     chunk: int = 2_000, device: torch.device | str = "cpu", progress: bool = True, first_chunk: int = 0,
+    variance: str = "fixed_large", clip_x0: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The same samples as sample_bank with the same arguments, and each one's Hal over the
-    window of steps (t_lo, t_hi) (paper Sec. 5), accumulated on the fly: the memory it
-    needs does not grow with T or with the window."""
-    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, window)
+    window of steps (t_lo, t_hi) (indices into the schedule's steps; paper Sec. 5),
+    accumulated on the fly: the memory it needs does not grow with T or with the window."""
+    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, window, variance, clip_x0)

@@ -104,3 +104,25 @@ def image_strip(images: torch.Tensor, titles: list[str] | None = None, size: flo
             ax.set_title(titles[i], fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def image_grid(images: torch.Tensor, titles: list[str] | None = None, ncols: int = 8, size: float = 1.25,
+               title_colors: list[str] | None = None) -> plt.Figure:
+    """Greyscale images (N, 1, H, W) or (N, H, W) on a grid of ncols columns, values in [-1, 1],
+    with optional titles (and title colours)."""
+    images = images.detach().cpu().reshape(images.shape[0], *images.shape[-2:])
+    n = images.shape[0]
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.18 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        if i >= n:
+            ax.axis("off")
+            continue
+        ax.imshow(images[i].numpy(), cmap="gray", vmin=-1, vmax=1)
+        if titles:
+            ax.set_title(titles[i], fontsize=8, color=(title_colors[i] if title_colors else "black"))
+    fig.tight_layout()
+    return fig

@@ -129,3 +129,21 @@ def respace(schedule: Schedule, n_steps: int) -> Schedule:
     ab = schedule.alpha_bar[keep]
     ab_prev = torch.cat([torch.ones(1, dtype=ab.dtype), ab[:-1]])
     return Schedule(1.0 - ab / ab_prev, schedule.timesteps[keep])
+
+
+def window_steps(schedule: Schedule, t_lo: int, t_hi: int) -> tuple[int, int]:
+    """The step indices (i_lo, i_hi) of a (possibly respaced) schedule whose network times lie
+    in [t_lo, t_hi] of the original schedule. The paper states Hal windows in original time
+    (Simple Shapes: t = 850 down to 700 while sampling with 250 respaced steps, Sec. 5)."""
+    ts = schedule.timesteps
+    if isinstance(t_lo, bool) or isinstance(t_hi, bool) or not (isinstance(t_lo, int) and isinstance(t_hi, int)):
+        raise ValueError(f"t_lo and t_hi must be integers, got {t_lo!r} and {t_hi!r}")
+    if not 0 <= t_lo <= t_hi:
+        raise ValueError(f"the window must satisfy 0 <= t_lo <= t_hi, got t_lo = {t_lo}, t_hi = {t_hi}")
+    inside = ((ts >= t_lo) & (ts <= t_hi)).nonzero().flatten()
+    if len(inside) == 0:
+        raise ValueError(
+            f"no step of the schedule has its time in [{t_lo}, {t_hi}]; its times run from "
+            f"{int(ts[0])} to {int(ts[-1])}"
+        )
+    return int(inside[0]), int(inside[-1])

@@ -105,6 +105,30 @@ def simple_shapes(n: int = 5000, seed: int = 0) -> ShapesData:
     return ShapesData(torch.from_numpy(images)[:, None], torch.from_numpy(present), torch.from_numpy(top_left))
 
 
+def two_of_a_kind(n: int, kind: str, seed: int = 0) -> torch.Tensor:
+    """n images (n, 1, 64, 64) that break the data's rule on purpose, to test a counter:
+    drawn like the data with `kind` present, plus a second `kind` in the same column at a
+    random position at least two pixels above or below the first (so they never touch)."""
+    check_positive_int("n", n)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    k, rng = KINDS.index(kind), np.random.default_rng(seed)
+    h, w = STAMPS[kind].shape
+    base = simple_shapes(n, seed)
+    out = []
+    for present, top_left in zip(base.present.numpy(), base.top_left.numpy(), strict=True):
+        present, top_left = present.copy(), top_left.copy()
+        if not present[k]:
+            present[k] = True
+            top_left[k] = rng.integers(0, CANVAS - h + 1), k * COLUMN + rng.integers(0, COLUMN - w + 1)
+        r1 = top_left[k, 0]
+        rows = [r for r in range(CANVAS - h + 1) if abs(r - r1) >= h + 2]
+        second = np.zeros((3, 2), dtype=np.int64)
+        second[k] = rng.choice(rows), k * COLUMN + rng.integers(0, COLUMN - w + 1)
+        out.append(np.maximum(draw(present, top_left), draw(np.eye(3, dtype=bool)[k], second)))
+    return torch.from_numpy(np.stack(out))[:, None]
+
+
 class Reading(NamedTuple):
     """What the counter read in one image: counts (3, 3) of each kind (columns of the array:
     triangle, square, pentagon) found in each column (rows), and the number of blobs that

@@ -74,6 +74,15 @@ def _accumulate(slice_loss, n: int, chunk: int) -> float:
     return total
 
 
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter; buffers copied."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
 def _seeded(seed: int, stream: int, index: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed((seed * 1_000_003 + stream * 7_919_993 + index) % 2**62)
 
@@ -81,7 +90,7 @@ def _seeded(seed: int, stream: int, index: int, device: torch.device) -> torch.G
 def train(
     model: nn.Module, x0: torch.Tensor, schedule: Schedule, steps: int, batch_size: int,
     lr: float = 1e-3, seed: int = 0, checkpoint: str | Path | None = None, save_every: int = 1000,
-    progress: bool = True, chunk: int | None = None,
+    progress: bool = True, chunk: int | None = None, ema: nn.Module | None = None, ema_decay: float = 0.999,
 ) -> Iterator[TrainStep]:
     """Train `model` to predict eps on data x0 (N, ...) with Adam (betas 0.9, 0.999), no EMA,
     warm-up or clipping (the paper's toy set-up). Each epoch visits the data once in a fresh
@@ -93,10 +102,16 @@ def train(
     chunk: rows per forward/backward pass; a larger batch is processed in slices and its
     gradient accumulated (the same gradient up to float rounding). None picks 2,500 rows on
     a CPU, where it is faster for the toy MLP, and whole batches on a GPU.
+
+    ema: a copy of `model` to hold the exponential moving average of its weights (decay
+    ema_decay per step), the usual companion of image diffusion models; it is updated after
+    every step and saved in, and resumed from, the checkpoint. The toy models use none.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size), ("save_every", save_every)):
         check_positive_int(name, value)
     check_positive("lr", lr)
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
     if x0.ndim < 2 or x0.shape[0] == 0:
         raise ValueError(f"x0 must have shape (N, ...) with N >= 1, got {tuple(x0.shape)}")
     device = next(model.parameters()).device
@@ -110,6 +125,8 @@ def train(
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start = int(state["step"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
     n, batch_size = x0.shape[0], min(batch_size, x0.shape[0])
     per_epoch = -(-n // batch_size)
     epoch, perm = -1, None
@@ -127,9 +144,12 @@ def train(
         opt.zero_grad(set_to_none=True)
         value = _backward_in_chunks(model, batch, schedule, t, eps, chunk)
         opt.step()
+        if ema is not None:
+            _ema_update(ema, model, ema_decay)
         done = step + 1
         if checkpoint is not None and (done % save_every == 0 or done == steps):
-            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done})
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done}
+            save_checkpoint(checkpoint, state | ({"ema": ema.state_dict()} if ema is not None else {}))
         if done % 50 == 0:
             bar.set_postfix(loss=f"{value:.4f}")
         yield TrainStep(done, value)

@@ -6,14 +6,30 @@ import torch
 from mi_lib import ToyMLP, linear_schedule, load_checkpoint, make_generator, mixture_preset, train
 
 
-def test_fast_time_path_equals_per_sample_path():
+@pytest.mark.parametrize("dim", [1, 2])
+def test_fast_path_equals_plain_path(dim):
+    """Time features once per t, the closed-form first LayerNorm (1D) and the folded output
+    LayerNorm give the plain network's values and gradients, with every LayerNorm's scale
+    and shift moved away from their initial 1 and 0."""
     torch.manual_seed(0)
-    model = ToyMLP(dim=2)
-    x = torch.randn(300, 2)
-    t = torch.randint(0, 1000, (300,))
+    model = ToyMLP(dim=dim)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.3)
+    x = torch.cat([torch.randn(300, dim) * 3, torch.zeros(2, dim), torch.full((2, dim), 1e-4)])
+    t = torch.randint(0, 1000, (len(x),))
     torch.testing.assert_close(model(x, t), model.forward_per_sample(x, t), rtol=1e-5, atol=1e-6)
     t0 = torch.tensor(417)
     torch.testing.assert_close(model(x, t0), model.forward_per_sample(x, t0), rtol=1e-5, atol=1e-6)
+    grads = []
+    for f in (model.forward, model.forward_per_sample):
+        model.zero_grad()
+        f(x, t).square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for fast, plain in zip(*grads, strict=True):
+        torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
 
 
 def test_shared_blocks_reproduce_the_authors_weight_sharing():

@@ -80,3 +80,16 @@ def test_bad_shapes_input():
         simple_shapes(0)
     with pytest.raises(ValueError, match="image must be one 64 x 64 image"):
         read_image(np.zeros((2, 64, 64)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_of_a_kind_composites_are_caught(kind):
+    from mi_lib.shapes import two_of_a_kind
+
+    images = two_of_a_kind(60, kind, seed=3)
+    k = KINDS.index(kind)
+    for image in images:
+        reading = read_image(image)
+        assert reading.label == "hallucinated" and reading.counts[:, k].sum() == 2
+    with pytest.raises(ValueError, match="kind must be one of"):
+        two_of_a_kind(2, "circle")

@@ -1,27 +1,38 @@
-"""python -m mi_lib.artifacts build NAME [NAME ...] | build all | list"""
+"""python -m mi_lib.artifacts build NAME [NAME ...] | build all | list
+
+NAME is a toy recipe or 'shapes' (the Simple Shapes U-Net: hours on 2 CPU cores, minutes on a
+GPU; pass --device cuda there). 'all' builds the toy recipes only."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from mi_lib.artifacts import RECIPES, build
+from mi_lib.artifacts import ARTIFACT_DIR, RECIPES, build
+from mi_lib.artifacts import shapes as shapes_artifact
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mi_lib.artifacts", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mi_lib.artifacts", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="train and sample the named recipes, write NAME.pt and NAME.json")
-    b.add_argument("names", nargs="+", help=f"'all' or any of: {', '.join(RECIPES)}")
+    b = sub.add_parser("build", help="train and sample the named recipes, write their files and manifests")
+    b.add_argument("names", nargs="+", help=f"'all' or any of: {', '.join(RECIPES)}, {shapes_artifact.NAME}")
+    b.add_argument("--device", default="cpu", help="where to train the shapes U-Net (default cpu)")
+    b.add_argument("--work-dir", default=".artifact-work", help="checkpoints of the shapes run, for resuming")
     sub.add_parser("list", help="list the recipes")
     args = parser.parse_args(argv)
     if args.cmd == "list":
         for name, rec in RECIPES.items():
             print(name, rec)
+        print(shapes_artifact.NAME, shapes_artifact.RECIPE)
         return
     names = list(RECIPES) if args.names == ["all"] else args.names
     for name in names:
-        manifest = build(name)
+        if name == shapes_artifact.NAME:
+            manifest = shapes_artifact.build(ARTIFACT_DIR, args.work_dir, device=args.device)
+        else:
+            manifest = build(name)
         print(json.dumps({"name": name, **manifest["metrics"], **manifest["built_with"]}))
 
 
