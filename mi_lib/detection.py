@@ -24,7 +24,6 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
 from mi_lib.checks import check_positive_int, check_t_in_schedule
@@ -210,6 +209,8 @@ def roc(hal: torch.Tensor, hallucinated: torch.Tensor) -> tuple[np.ndarray, np.n
     fpr (the share of in-support samples flagged, 1 - kept), tpr (the share of hallucinations
     flagged, removed) and the thresholds, where a sample is flagged when Hal >= threshold.
     The paper reports operating points only; the curve shows all of them."""
+    from sklearn.metrics import roc_curve  # imported here: `import mi_lib` stays free of sklearn
+
     h, y = _scores_and_labels(hal, hallucinated)
     fpr, tpr, thresholds = roc_curve(y.numpy(), h.numpy())
     return fpr, tpr, thresholds
@@ -218,5 +219,7 @@ def roc(hal: torch.Tensor, hallucinated: torch.Tensor) -> tuple[np.ndarray, np.n
 def auroc(hal: torch.Tensor, hallucinated: torch.Tensor) -> float:
     """The area under the ROC curve: the probability that a random hallucination has a higher
     Hal than a random in-support sample, ties counted as one half (Mann-Whitney)."""
+    from sklearn.metrics import roc_auc_score
+
     h, y = _scores_and_labels(hal, hallucinated)
     return float(roc_auc_score(y.numpy(), h.numpy()))
