@@ -27,8 +27,8 @@ import torch
 from tqdm.auto import tqdm
 
 from mi_lib.checks import check_positive_int, check_t_in_schedule
-from mi_lib.diffusion import EpsFn, ddpm_sample, q_sample, x0_hat_from_eps
-from mi_lib.learned import chunk_generator
+from mi_lib.diffusion import EpsFn, q_sample, x0_hat_from_eps
+from mi_lib.learned import chunk_generator, draw_chunks
 from mi_lib.metrics import Rate, WindowVariance, rate
 from mi_lib.schedules import Schedule
 
@@ -86,23 +86,8 @@ def sample_with_window_hals(
             raise ValueError(f"windows[{i}] must be a pair (t_lo, t_hi) of step indices, got {w!r}")
         check_window(*w, schedule, f"windows[{i}]: ")
     windows = [tuple(w) for w in windows]
-    sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
-    bar = tqdm(total=len(sizes) * schedule.T, desc="sampling", disable=not progress, mininterval=1.0)
-    xs, hals = [], {w: [] for w in windows}
-    for i, size in enumerate(sizes):
-        accs = {w: WindowVariance(*w) for w in windows}
-        gen = chunk_generator(seed, i, device)
-        steps = ddpm_sample(eps_fn, (size, *dims), schedule, gen, variance, progress=False, clip_x0=clip_x0)
-        for step in steps:
-            for acc in accs.values():
-                acc.update(step.t, step.x0_hat)
-            x = step.x_prev
-            bar.update(1)
-        xs.append(x.cpu())
-        for w, acc in accs.items():
-            hals[w].append(acc.hal().cpu())
-    bar.close()
-    return torch.cat(xs), {w: torch.cat(h) for w, h in hals.items()}
+    x, hals = draw_chunks(eps_fn, n, dims, schedule, seed, chunk, device, progress, 0, windows, variance, clip_x0)
+    return x, dict(zip(windows, hals, strict=True))
 
 
 def hal_after_the_fact(

@@ -57,33 +57,36 @@ def chunk_generator(seed: int, chunk: int, device: torch.device | str = "cpu") -
     return make_generator((seed * 1_000_003 + chunk) % 2**62, device)
 
 
-def _draw(
+def draw_chunks(
     eps_fn: EpsFn, n: int, dim: int | tuple[int, ...], schedule: Schedule, seed: int, chunk: int,
-    device: torch.device | str, progress: bool, first_chunk: int, hal_window: tuple[int, int] | None,
+    device: torch.device | str, progress: bool, first_chunk: int, windows: list[tuple[int, int]],
     variance: str = "fixed_large", clip_x0: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The sampling loop behind sample_bank, sample_with_hal and
+    mi_lib.detection.sample_with_window_hals: n samples drawn in chunks, chunk i with
+    chunk_generator(seed, i), and for each window of `windows` the samples' Hal (one
+    WindowVariance per window, so memory does not grow with T). Windows are checked by the
+    callers; an empty list records no Hal."""
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     for name, value in (("n", n), ("chunk", chunk), *((f"dim[{i}]", d) for i, d in enumerate(dims))):
         check_positive_int(name, value)
-    if hal_window is not None:
-        WindowVariance(*hal_window)  # a bad window fails here, before any sampling
     sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
     bar = tqdm(total=len(sizes) * schedule.T, desc="sampling", disable=not progress, mininterval=1.0)
-    out, hal = [], []
+    out, hals = [], [[] for _ in windows]
     for i, size in enumerate(sizes, start=first_chunk):
-        acc = WindowVariance(*hal_window) if hal_window is not None else None
+        accs = [WindowVariance(*w) for w in windows]
         x = None
         gen = chunk_generator(seed, i, device)
         for step in ddpm_sample(eps_fn, (size, *dims), schedule, gen, variance, progress=False, clip_x0=clip_x0):
-            if acc is not None:
+            for acc in accs:
                 acc.update(step.t, step.x0_hat)
             x = step.x_prev
             bar.update(1)
         out.append(x.cpu())
-        if acc is not None:
-            hal.append(acc.hal().cpu())
+        for h, acc in zip(hals, accs, strict=True):
+            h.append(acc.hal().cpu())
     bar.close()
-    return torch.cat(out), (torch.cat(hal) if hal_window is not None else None)
+    return torch.cat(out), [torch.cat(h) for h in hals]
 
 
 def sample_bank(
@@ -97,7 +100,8 @@ def sample_bank(
     which is faster on a CPU than one big batch. first_chunk skips that many chunks, to redraw
     part of a bank. dim is an int for vectors or a tuple such as (1, 64, 64) for images;
     variance and clip_x0 are passed to ddpm_sample."""
-    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, None, variance, clip_x0)[0]
+    return draw_chunks(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, [], variance,
+                       clip_x0)[0]
 
 
 def sample_with_hal(
@@ -108,4 +112,7 @@ def sample_with_hal(
     """The same samples as sample_bank with the same arguments, and each one's Hal over the
     window of steps (t_lo, t_hi) (indices into the schedule's steps; paper Sec. 5),
     accumulated on the fly: the memory it needs does not grow with T or with the window."""
-    return _draw(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, window, variance, clip_x0)
+    WindowVariance(*window)  # a bad window fails here, before any sampling
+    x, (hal,) = draw_chunks(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, [window],
+                            variance, clip_x0)
+    return x, hal
