@@ -33,13 +33,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 
 import torch
+from _procs import peak_kib, rss_kib, run_child
 
 from mi_lib.artifacts import load_artifact
 from mi_lib.diffusion import ddpm_sample
@@ -49,15 +47,6 @@ from mi_lib.schedules import linear_schedule
 
 WINDOW = (0, 14)  # Hal over the last 15 reverse steps, the paper's 1D window (Sec. 5)
 SEED = 1
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def _peak_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def hal_stored(eps_fn, n: int, schedule) -> tuple[torch.Tensor, int]:
@@ -85,20 +74,18 @@ def run(kind: str, n: int, T: int, out: str) -> dict:
     # any N); a few sampling steps of a small batch do that before the measurement starts.
     for _ in ddpm_sample(eps_fn, (4_000, 1), linear_schedule(3), chunk_generator(SEED, 1), progress=False):
         pass
-    rss0, t0 = _rss_kib(), time.perf_counter()
+    rss0, t0 = rss_kib(), time.perf_counter()
     hal, kept_bytes = (hal_stored if kind == "stored" else hal_running)(eps_fn, n, schedule)
     secs = time.perf_counter() - t0
-    peak = _peak_kib()
+    peak = peak_kib()
     torch.save(hal, out)
     return {"kind": kind, "secs": secs, "kept_for_hal_MiB": kept_bytes / 2**20,
             "peak_minus_start_MiB": (peak - rss0) / 1024, "start_MiB": rss0 / 1024}
 
 
 def _spawn(kind: str, args: argparse.Namespace, out: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--n", str(args.n), "--T", str(args.T), "--out", out]
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")  # a fixed threshold: see the module docstring
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    cmd = ["--child", kind, "--n", str(args.n), "--T", str(args.T), "--out", out]
+    return run_child(__file__, cmd, {"MALLOC_MMAP_THRESHOLD_": "131072"})  # fixed: see the module docstring
 
 
 def main() -> None:
@@ -124,7 +111,7 @@ def main() -> None:
             print(f"{kind:7s}: peak memory added {r['peak_minus_start_MiB']:9.1f} MiB  (kept for Hal "
                   f"{r['kept_for_hal_MiB']:8.2f} MiB; {r['secs']:.0f} s; process at start {r['start_MiB']:.0f} MiB)",
                   flush=True)
-        hs, hm = (torch.load(os.path.join(tmp, f"{k}.pt")) for k in ("stored", "mi_lib"))
+        hs, hm = (torch.load(os.path.join(tmp, f"{k}.pt"), weights_only=True) for k in ("stored", "mi_lib"))
     rel = float(((hs - hm).abs() / hs.abs().clamp_min(1e-300)).max())
     ratio = rows["stored"]["peak_minus_start_MiB"] / max(rows["mi_lib"]["peak_minus_start_MiB"], 1 / 1024)
     print(f"same Hal from both ways: largest relative difference {rel:.1e}")

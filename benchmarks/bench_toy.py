@@ -43,14 +43,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
+from _procs import peak_kib, rss_kib, run_child
 
 from mi_lib import (
     ToyMLP,
@@ -66,15 +63,6 @@ from mi_lib.artifacts import load_artifact
 from mi_lib.models import timestep_embedding
 
 WINDOW = (0, 14)  # Hal over the last 15 reverse steps, the paper's 1D window (Sec. 5)
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def _peak_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def baseline_eps(model: ToyMLP, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -97,7 +85,7 @@ def _model() -> ToyMLP:
 
 def run_sample(kind: str, n: int, T: int) -> dict:
     model, s = _model().eval(), linear_schedule(T)
-    rss0, t0 = _rss_kib(), time.perf_counter()
+    rss0, t0 = rss_kib(), time.perf_counter()
     if kind == "baseline":
         kept = []
         with torch.no_grad():
@@ -112,7 +100,7 @@ def run_sample(kind: str, n: int, T: int) -> dict:
         kept_bytes = 2 * n * 1 * 8  # WindowVariance: running mean and M2, float64
     secs = time.perf_counter() - t0
     return {"samples_per_s": n / secs, "secs": secs, "kept_bytes": kept_bytes, "hal_finite": bool(hal.isfinite().all()),
-            "peak_minus_start_MiB": (_peak_kib() - rss0) / 1024}
+            "peak_minus_start_MiB": (peak_kib() - rss0) / 1024}
 
 
 def run_train(kind: str, steps: int, batch: int) -> dict:
@@ -136,18 +124,18 @@ def run_train(kind: str, steps: int, batch: int) -> dict:
 
         for _ in range(warm):
             one_step()
-        rss0, t0 = _rss_kib(), time.perf_counter()
+        rss0, t0 = rss_kib(), time.perf_counter()
         for _ in range(steps):
             one_step()
     else:
         run = train(model, data, s, steps=steps + warm, batch_size=batch, progress=False)
         for _ in range(warm):
             next(run)
-        rss0, t0 = _rss_kib(), time.perf_counter()
+        rss0, t0 = rss_kib(), time.perf_counter()
         for _ in run:
             pass
     secs = time.perf_counter() - t0
-    return {"steps_per_s": steps / secs, "secs": secs, "peak_minus_start_MiB": (_peak_kib() - rss0) / 1024}
+    return {"steps_per_s": steps / secs, "secs": secs, "peak_minus_start_MiB": (peak_kib() - rss0) / 1024}
 
 
 def check_equal() -> float:
@@ -168,13 +156,12 @@ def _child(args: argparse.Namespace) -> None:
 
 
 def _spawn(child: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", child, "--n", str(args.n), "--T", str(args.T),
-           "--train-steps", str(args.train_steps), "--batch", str(args.batch)]
-    env = dict(os.environ)
+    cmd = ["--child", child, "--n", str(args.n), "--T", str(args.T), "--train-steps", str(args.train_steps),
+           "--batch", str(args.batch)]
+    env = {}
     if not args.plain_malloc:  # the same for both variants: see the module docstring
         env.update(MALLOC_MMAP_THRESHOLD_=str(2**30), MALLOC_TRIM_THRESHOLD_=str(2**30))
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_child(__file__, cmd, env)
 
 
 def main() -> None:
