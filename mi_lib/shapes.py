@@ -132,7 +132,11 @@ def two_of_a_kind(n: int, kind: str, seed: int = 0) -> torch.Tensor:
 class Reading(NamedTuple):
     """What the counter read in one image: counts (3, 3) of each kind (columns of the array:
     triangle, square, pentagon) found in each column (rows), and the number of blobs that
-    are no shape. label is 'in support', 'hallucinated' or 'unreadable'."""
+    are no shape. label is 'hallucinated' (two or more shapes of one kind in that kind's
+    column, the paper's hallucination), else 'in support' (one to three shapes, each kind at
+    most once and in its own column: an image the data could hold), else 'unreadable' (a blob
+    that is no shape, a shape read as another column's kind, or no shape at all: outside the
+    data, but not by interpolation between its images)."""
 
     counts: np.ndarray
     unreadable: int
@@ -147,12 +151,20 @@ def _features(blob: np.ndarray) -> tuple[int, int, int]:
 PROTOTYPES = {kind: _features(STAMPS[kind]) for kind in KINDS}
 
 
-def _classify(blob: np.ndarray, area_tol: float = 0.25, box_tol: int = 2) -> str | None:
-    """The kind whose area and bounding box a blob matches, the closest if several, else None."""
+def _fits(blob_features: tuple[int, int, int], kind: str, area_tol: float, box_tol: int) -> bool:
+    (area, h, w), (a, ph, pw) = blob_features, PROTOTYPES[kind]
+    return abs(area - a) <= area_tol * a and abs(h - ph) <= box_tol and abs(w - pw) <= box_tol
+
+
+def _classify(blob: np.ndarray, expected: str | None = None, area_tol: float = 0.25, box_tol: int = 2) -> str | None:
+    """The kind whose area and bounding box a blob matches: `expected` (the kind of the blob's
+    column) if it fits, else the closest fit, else None."""
     area, h, w = _features(blob)
+    if expected is not None and _fits((area, h, w), expected, area_tol, box_tol):
+        return expected
     best, best_err = None, math.inf
     for kind, (a, ph, pw) in PROTOTYPES.items():
-        if abs(area - a) <= area_tol * a and abs(h - ph) <= box_tol and abs(w - pw) <= box_tol:
+        if _fits((area, h, w), kind, area_tol, box_tol):
             err = abs(area - a) / a + (abs(h - ph) + abs(w - pw)) / 10
             if err < best_err:
                 best, best_err = kind, err
@@ -180,14 +192,14 @@ def read_image(image: torch.Tensor | np.ndarray, threshold: float = 0.0) -> Read
             blob = blobs[sl] == i
             if blob.sum() < 8:  # specks of noise are not shapes
                 continue
-            kind = _classify(blob)
+            kind = _classify(blob, KINDS[column])
             if kind is None:
                 unreadable += 1
             else:
                 counts[column, KINDS.index(kind)] += 1
-    if (counts.sum(0) >= 2).any():
+    if (np.diag(counts) >= 2).any():
         label = "hallucinated"
-    elif unreadable:
+    elif unreadable or counts.sum() == 0 or counts.sum() != np.trace(counts):
         label = "unreadable"
     else:
         label = "in support"

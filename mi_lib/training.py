@@ -16,8 +16,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
-from mi_lib.checks import check_positive, check_positive_int
+from mi_lib.checks import check_choice, check_positive, check_positive_int
 from mi_lib.diffusion import q_sample
+from mi_lib.prediction import PREDICTIONS, training_target
 from mi_lib.schedules import Schedule
 
 
@@ -29,15 +30,19 @@ class TrainStep(NamedTuple):
 
 
 def eps_loss(
-    model: nn.Module, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor, eps: torch.Tensor
+    model: nn.Module, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor, eps: torch.Tensor,
+    target: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The DDPM objective: || eps - eps_theta(x_t, t) ||^2, averaged (Ho et al. 2020, Eq. 14)."""
+    """The DDPM objective: || eps - eps_theta(x_t, t) ||^2, averaged (Ho et al. 2020, Eq. 14).
+    target: what the network should output instead of eps (v for a v network, see
+    mi_lib.prediction); x_t is drawn with eps either way."""
     xt = q_sample(x0, t, schedule, eps)
-    return torch.mean((model(xt, schedule.timesteps.to(t.device)[t]) - eps) ** 2)
+    return torch.mean((model(xt, schedule.timesteps.to(t.device)[t]) - (eps if target is None else target)) ** 2)
 
 
 def _backward_in_chunks(
-    model: nn.Module, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor, eps: torch.Tensor, chunk: int
+    model: nn.Module, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor, eps: torch.Tensor, chunk: int,
+    target: torch.Tensor | None = None,
 ) -> float:
     """Backpropagate the batch's mean eps loss in slices of `chunk` rows, accumulating the
     gradient: the same gradient as one pass over the batch up to float rounding, but each
@@ -46,9 +51,10 @@ def _backward_in_chunks(
     A network with time_table and forward_features (ToyMLP) has its time projections
     computed once for the batch's distinct t; each slice back-propagates into detached
     copies of them, and one last backward pass carries their summed gradient into the
-    time-embedding weights."""
+    time-embedding weights. target: what the network should output (None: eps)."""
+    target = eps if target is None else target
     if not (hasattr(model, "time_table") and hasattr(model, "forward_features")):
-        return _accumulate(lambda sl: eps_loss(model, x0[sl], schedule, t[sl], eps[sl]), len(x0), chunk)
+        return _accumulate(lambda sl: eps_loss(model, x0[sl], schedule, t[sl], eps[sl], target[sl]), len(x0), chunk)
     uniq, inverse = torch.unique(schedule.timesteps.to(t.device)[t], return_inverse=True)
     table = model.time_table(uniq)
     leaves = [p.detach().requires_grad_() for p in table]
@@ -56,7 +62,7 @@ def _backward_in_chunks(
     def slice_loss(sl: slice) -> torch.Tensor:
         xt = q_sample(x0[sl], t[sl], schedule, eps[sl])
         projs = [leaf.index_select(0, inverse[sl]) for leaf in leaves]
-        return torch.mean((model.forward_features(xt, projs) - eps[sl]) ** 2)
+        return torch.mean((model.forward_features(xt, projs) - target[sl]) ** 2)
 
     total = _accumulate(slice_loss, len(x0), chunk)
     torch.autograd.backward(table, [leaf.grad for leaf in leaves])
@@ -91,9 +97,10 @@ def train(
     model: nn.Module, x0: torch.Tensor, schedule: Schedule, steps: int, batch_size: int,
     lr: float = 1e-3, seed: int = 0, checkpoint: str | Path | None = None, save_every: int = 1000,
     progress: bool = True, chunk: int | None = None, ema: nn.Module | None = None, ema_decay: float = 0.999,
+    prediction: str = "eps",
 ) -> Iterator[TrainStep]:
-    """Train `model` to predict eps on data x0 (N, ...) with Adam (betas 0.9, 0.999), no EMA,
-    warm-up or clipping (the paper's toy set-up). Each epoch visits the data once in a fresh
+    """Train `model` to predict eps (or v: see `prediction`) on data x0 (N, ...) with Adam
+    (betas 0.9, 0.999), no warm-up or clipping (the paper's toy set-up). Each epoch visits the data once in a fresh
     shuffled order, in batches of batch_size (the last one may be smaller).
 
     checkpoint: a file to resume from if it exists, and to save to every save_every steps and
@@ -106,7 +113,11 @@ def train(
     ema: a copy of `model` to hold the exponential moving average of its weights (decay
     ema_decay per step), the usual companion of image diffusion models; it is updated after
     every step and saved in, and resumed from, the checkpoint. The toy models use none.
+
+    prediction: 'eps' (the paper's toy models) or 'v'; a v network samples through
+    mi_lib.prediction.VPrediction. Both draw the same t, eps and x_t at every step.
     """
+    check_choice("prediction", prediction, PREDICTIONS)
     for name, value in (("steps", steps), ("batch_size", batch_size), ("save_every", save_every)):
         check_positive_int(name, value)
     check_positive("lr", lr)
@@ -142,7 +153,8 @@ def train(
         t = torch.randint(0, schedule.T, (len(batch),), generator=g, device=device)
         eps = torch.randn(batch.shape, generator=g, device=device, dtype=batch.dtype)
         opt.zero_grad(set_to_none=True)
-        value = _backward_in_chunks(model, batch, schedule, t, eps, chunk)
+        target = training_target(prediction, batch, t, schedule, eps)
+        value = _backward_in_chunks(model, batch, schedule, t, eps, chunk, target)
         opt.step()
         if ema is not None:
             _ema_update(ema, model, ema_decay)

@@ -40,8 +40,8 @@ class ResBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """eps_theta(x_t, t) for images (N, channels, H, W), H and W divisible by
-    patch * 2 ** (len(mults) - 1).
+    """eps_theta(x_t, t) (or v_theta, trained with prediction='v': mi_lib.prediction) for
+    images (N, channels, H, W), H and W divisible by patch * 2 ** (len(mults) - 1).
 
     Levels: for each width base * m in mults, n_res ResBlocks, then a stride-2 convolution
     down (none after the last). The bottleneck is two ResBlocks at the coarsest level; its
@@ -117,7 +117,7 @@ class UNet(nn.Module):
         return self._encode(x, self._time(x, t))[0]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """eps_theta(x_t, t). x: (N, channels, H, W); t: (N,) integer times or 0-dim."""
+        """eps_theta(x_t, t) (or v_theta). x: (N, channels, H, W); t: (N,) integer times or 0-dim."""
         self._check(x)
         temb = self._time(x, t)
         h, hs = self._encode(x, temb)

@@ -75,6 +75,20 @@ def test_counter_calls_blobs_that_are_no_shape_unreadable():
     assert read_image(img).label == "unreadable"
 
 
+def test_counter_calls_blank_images_and_misplaced_shapes_unreadable():
+    blank = -np.ones((64, 64), dtype=np.float32)
+    assert read_image(blank).label == "unreadable"  # the data has no blank image
+    square = STAMPS["square"]
+    h, w = square.shape
+    misplaced = blank.copy()
+    misplaced[5 : 5 + h, 2 : 2 + w][square > 0] = 1.0  # a square in the triangles' column
+    reading = read_image(misplaced)
+    assert reading.counts[0, KINDS.index("square")] == 1 and reading.label == "unreadable"
+    placed = blank.copy()
+    placed[5 : 5 + h, 23 : 23 + w][square > 0] = 1.0  # the same square in its own column
+    assert read_image(placed).label == "in support"
+
+
 def test_bad_shapes_input():
     with pytest.raises(ValueError, match="n must be a positive integer"):
         simple_shapes(0)

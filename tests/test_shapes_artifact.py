@@ -8,6 +8,7 @@ import torch
 
 from mi_lib.artifacts import ARTIFACT_DIR
 from mi_lib.artifacts import shapes as S
+from mi_lib.runtime import intra_op_threads
 from mi_lib.shapes import read_image
 
 BUILT = (ARTIFACT_DIR / f"{S.NAME}.json").is_file()
@@ -39,7 +40,7 @@ def test_artifact_loads_matches_its_manifest_and_is_small():
         assert torch.isfinite(art["model"](art["images"][:2], torch.tensor(10))).all()
 
 
-def test_build_resume_and_load_a_tiny_recipe(tmp_path):
+def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch):
     tiny = dataclasses.replace(S.RECIPE, base=8, steps=4, batch_size=8, n_data=40, n_samples=3, sample_chunk=2,
                                sample_steps=12)
     work = tmp_path / "work"
@@ -48,8 +49,11 @@ def test_build_resume_and_load_a_tiny_recipe(tmp_path):
     art = S.load_shapes(tmp_path)
     assert art["images"].shape == (3, 1, 64, 64) and art["recipe"] == tiny
     assert art["images"].min() >= -1 and art["images"].max() <= 1
-    # A second build finds the finished checkpoint and resumes from it: same weights, same losses.
+    # A second build finds the finished checkpoint and the sampled bank, and resumes from them:
+    # same weights, same losses, same bank, without sampling again.
+    monkeypatch.setattr(S, "sample_shapes", lambda *a, **k: pytest.fail("sampled again"))
     again = S.build(tmp_path, work, tiny, progress=False)
+    assert again["files"]["shapes_bank.npz"] == first["files"]["shapes_bank.npz"]
     assert again["metrics"]["first_losses"] == first["metrics"]["first_losses"]
     assert again["files"]["shapes.pt"]["sha256"] == first["files"]["shapes.pt"]["sha256"]
     (tmp_path / "shapes.pt").write_bytes(b"tampered")
@@ -60,3 +64,52 @@ def test_build_resume_and_load_a_tiny_recipe(tmp_path):
 def test_shapes_model_rejects_an_unknown_scale():
     with pytest.raises(ValueError, match="scale"):
         S.shapes_model("huge")
+
+
+def test_build_refuses_to_resume_another_recipes_checkpoint(tmp_path):
+    tiny = dataclasses.replace(S.RECIPE, base=8, steps=2, batch_size=8, n_data=40, n_samples=2, sample_chunk=2,
+                               sample_steps=12)
+    work = tmp_path / "work"
+    short = S.build(tmp_path, work, tiny, progress=False)
+    with pytest.raises(ValueError, match=r"another recipe.*\['lr'\]"):
+        S.build(tmp_path, work, dataclasses.replace(tiny, lr=1e-3), progress=False)
+    # A longer run of the same recipe resumes: its first steps are the shorter run's.
+    longer = S.build(tmp_path, work, dataclasses.replace(tiny, steps=3), progress=False)
+    assert longer["metrics"]["first_losses"][:2] == short["metrics"]["first_losses"]
+    assert len(longer["metrics"]["first_losses"]) == 3
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    (unknown / "shapes_train.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="unknown recipe"):
+        S.build(tmp_path, unknown, tiny, progress=False)
+
+
+def test_redraw_chunk_gives_back_that_chunk_of_the_bank(tmp_path):
+    tiny = dataclasses.replace(S.RECIPE, base=8, steps=2, batch_size=8, n_data=40, n_samples=5, sample_chunk=2,
+                               sample_steps=12, hal_window=(500, 800))
+    net = tiny.model().eval()
+    images, hal = S.sample_shapes(tiny.eps_model(net), tiny, progress=False)
+    again = S.redraw_chunk(tiny.eps_model(net), tiny, 2, keep_times=[999, 500, 0])
+    assert torch.equal(again["images"], images[4:]) and torch.equal(again["hal"], hal[4:])
+    assert again["times"][0] > again["times"][1] > again["times"][2] == 0
+    assert again["x0_hat"].shape == (3, 1, 1, 64, 64)
+    with pytest.raises(ValueError, match=r"index must be a chunk of the bank, an integer in \[0, 2\], got 3"):
+        S.redraw_chunk(net, tiny, 3, keep_times=[0])
+
+
+def test_redraw_chunk_rejects_bad_keep_times():
+    net = S.RECIPE.model()
+    for bad in ([], [1000], [-1], [2.5]):
+        with pytest.raises(ValueError, match="keep_times must be a non-empty list of integer times"):
+            S.redraw_chunk(net, S.RECIPE, 0, keep_times=bad)
+
+
+def test_sampling_in_processes_gives_the_serial_bank():
+    tiny = dataclasses.replace(S.RECIPE, base=8, n_samples=5, sample_chunk=2, sample_steps=10, hal_window=(500, 800))
+    model = tiny.eps_model(tiny.model()).eval()
+    with intra_op_threads(1):
+        serial = S.sample_shapes(model, tiny, progress=False)
+    parallel = S.sample_shapes(model, tiny, progress=False, jobs=2)
+    assert torch.equal(parallel[0], serial[0]) and torch.equal(parallel[1], serial[1])
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        S.sample_shapes(model, tiny, jobs=0)

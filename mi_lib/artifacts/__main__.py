@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("names", nargs="+", help=f"'all' or any of: {', '.join(RECIPES)}, {shapes_artifact.NAME}")
     b.add_argument("--device", default="cpu", help="where to train the shapes U-Net (default cpu)")
     b.add_argument("--work-dir", default=".artifact-work", help="checkpoints of the shapes run, for resuming")
+    b.add_argument("--jobs", type=int, default=1,
+                   help="processes (one thread each) that sample the shapes bank on a CPU; same images (default 1)")
     sub.add_parser("list", help="list the recipes")
     args = parser.parse_args(argv)
     if args.cmd == "list":
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     names = list(RECIPES) if args.names == ["all"] else args.names
     for name in names:
         if name == shapes_artifact.NAME:
-            manifest = shapes_artifact.build(ARTIFACT_DIR, args.work_dir, device=args.device)
+            manifest = shapes_artifact.build(ARTIFACT_DIR, args.work_dir, device=args.device, jobs=args.jobs)
         else:
             manifest = build(name)
         print(json.dumps({"name": name, **manifest["metrics"], **manifest["built_with"]}))
