@@ -14,9 +14,7 @@ and the ancestral sampler of mi_lib.diffusion.
 * mi_lib: ToyMLP (time features once per distinct t, additions fused into addmm, activations
   in place on the LayerNorm outputs they consume);
   model_eps_fn, which computes a step's time features once and passes the batch through in
-  slices of 1,000 rows that stay in cache, one slice per core at a time on threads of its own,
-  each op single-threaded (with two threads, splitting each small op across both cores
-  synchronises them at every op and was about a quarter slower); sample_with_hal with Hal accumulated over its window
+  slices of 2,000 rows that stay in cache; sample_with_hal with Hal accumulated over its window
   by a running mean and variance (WindowVariance), so memory does not grow with T; train(),
   which computes the batch's time projections once and passes it forward and backward in
   slices of 2,500 rows on a CPU, accumulating the gradient (the same gradient up to rounding).
@@ -24,7 +22,7 @@ and the ancestral sampler of mi_lib.diffusion.
 What bounds the sampling ratio: both sides do the same six 128 x 128 matrix products per row
 in the residual blocks; the baseline adds four more (the time embedding's and three block time
 projections) plus the sinusoid, per row. At equal matrix-product speed that caps the ratio
-near 10 / 6 ~ 1.7; slicing for the cache and a core per slice add the rest.
+near 10 / 6 ~ 1.7; slicing for the cache adds the rest.
 
 The machine may be shared, so the variants alternate for --rounds rounds (default 2) and each
 one's fastest round counts, as timeit does. Each variant runs in a fresh subprocess (the same

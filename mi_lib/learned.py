@@ -3,8 +3,6 @@ Sec. 4.3, Fig. 4), and seeded sample banks drawn from it with the ancestral samp
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -12,53 +10,26 @@ from tqdm.auto import tqdm
 from mi_lib.checks import check_positive_int, check_t_in_schedule
 from mi_lib.diffusion import EpsFn, ddpm_sample, x0_hat_from_eps
 from mi_lib.metrics import WindowVariance
-from mi_lib.runtime import intra_op_threads, make_generator
+from mi_lib.runtime import make_generator
 from mi_lib.schedules import Schedule
 
 
-def model_eps_fn(model: nn.Module, rows: int | None = None, workers: int | None = None) -> EpsFn:
+def model_eps_fn(model: nn.Module, rows: int = 2_000) -> EpsFn:
     """The sampler's eps_fn for a network: eval mode, no autograd bookkeeping.
 
     A network with time_features and forward_features (ToyMLP) has its time projections
     computed once per call and its batch passed through in slices of `rows` rows, whose
-    activations stay in the CPU's cache; rows are independent, so this is the same function.
-
-    workers: on a CPU, the slices go through this many threads at once, each op of a slice on
-    one core (None: as many as torch's thread count). The ops of a slice are small, and a core
-    per slice beats splitting every op across cores, which synchronises the cores at each op
-    (benchmarks/bench_toy.py). The slices are computed as with workers=1, so the output is
-    the same bit for bit. rows: None picks 1,000 when slices run on several threads and
-    2,000 otherwise, the faster sizes on our 2-core machines."""
-    if workers is not None:
-        check_positive_int("workers", workers)
-    if rows is not None:
-        check_positive_int("rows", rows)
+    activations stay in the CPU's cache; rows are independent, so this is the same function."""
+    check_positive_int("rows", rows)
     model.eval()
     sliced = hasattr(model, "time_features") and hasattr(model, "forward_features")
-    pools: dict[int, ThreadPoolExecutor] = {}  # by size, made on first use
-
-    def one_slice(x: torch.Tensor, projs: list[torch.Tensor]) -> torch.Tensor:
-        with torch.inference_mode():  # thread-local: the pool's threads need their own
-            return model.forward_features(x, projs)
 
     def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            if not sliced or torch.as_tensor(t).numel() != 1:
-                return model(x, t)
-            n = (workers or torch.get_num_threads()) if x.device.type == "cpu" else 1
-            size = rows or (1_000 if n > 1 else 2_000)
-            if len(x) <= size:
+            if not sliced or len(x) <= rows or torch.as_tensor(t).numel() != 1:
                 return model(x, t)
             projs = model.time_features(torch.as_tensor(t, device=x.device))
-            parts = [x[i : i + size] for i in range(0, len(x), size)]
-            n = min(n, len(parts))
-            if n == 1:
-                return torch.cat([model.forward_features(p, projs) for p in parts])
-            if n not in pools:
-                pools[n] = ThreadPoolExecutor(n, thread_name_prefix="mi_lib-eps")
-            pool = pools[n]
-            with intra_op_threads(1):
-                return torch.cat(list(pool.map(lambda p: one_slice(p, projs), parts)))
+            return torch.cat([model.forward_features(x[i : i + rows], projs) for i in range(0, len(x), rows)])
 
     return eps_fn
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
@@ -39,18 +37,3 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return torch.Generator(device=device).manual_seed(seed)
-
-
-@contextmanager
-def intra_op_threads(n: int) -> Iterator[None]:
-    """Run torch's CPU ops with n threads each inside the block, and restore the setting after.
-    Code that runs several ops at once on its own threads (mi_lib.learned.model_eps_fn with
-    workers > 1) needs n = 1, or each op would start a team of threads of its own."""
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if before != n:
-            torch.set_num_threads(before)

@@ -72,20 +72,3 @@ def test_sliced_eps_fn_equals_the_plain_network():
     torch.testing.assert_close(model_eps_fn(model, rows=300)(x, torch.tensor(17)), plain, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="rows must be a positive integer"):
         model_eps_fn(model, rows=0)
-    with pytest.raises(ValueError, match="workers must be a positive integer"):
-        model_eps_fn(model, workers=0)
-
-
-@pytest.mark.parametrize("workers", [2, 3])
-def test_slices_on_worker_threads_give_the_serial_result_bit_for_bit(workers):
-    from mi_lib import ToyMLP, model_eps_fn
-
-    torch.manual_seed(0)
-    model = ToyMLP(dim=1, width=32)
-    x = torch.randn(2_300, 1)
-    threads = torch.get_num_threads()
-    serial = model_eps_fn(model, rows=400, workers=1)(x, torch.tensor(5))
-    parallel = model_eps_fn(model, rows=400, workers=workers)
-    assert torch.equal(parallel(x, torch.tensor(5)), serial)
-    assert torch.equal(parallel(x, torch.tensor(5)), serial)  # the pool is reused
-    assert torch.get_num_threads() == threads  # the setting is restored after the call

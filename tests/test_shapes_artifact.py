@@ -8,7 +8,6 @@ import torch
 
 from mi_lib.artifacts import ARTIFACT_DIR
 from mi_lib.artifacts import shapes as S
-from mi_lib.runtime import intra_op_threads
 from mi_lib.shapes import read_image
 
 BUILT = (ARTIFACT_DIR / f"{S.NAME}.json").is_file()
@@ -107,8 +106,12 @@ def test_redraw_chunk_rejects_bad_keep_times():
 def test_sampling_in_processes_gives_the_serial_bank():
     tiny = dataclasses.replace(S.RECIPE, base=8, n_samples=5, sample_chunk=2, sample_steps=10, hal_window=(500, 800))
     model = tiny.eps_model(tiny.model()).eval()
-    with intra_op_threads(1):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the processes below
+    try:
         serial = S.sample_shapes(model, tiny, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     parallel = S.sample_shapes(model, tiny, progress=False, jobs=2)
     assert torch.equal(parallel[0], serial[0]) and torch.equal(parallel[1], serial[1])
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
