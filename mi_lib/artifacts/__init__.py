@@ -115,6 +115,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _file_manifest(name: str, rec: object, path: Path) -> dict:
+    """What every one-file artifact's manifest opens with: its name, the command that builds it,
+    the recipe (a dataclass), and the file's name, sha256 and size."""
+    return {"name": name, "command": f"python -m mi_lib.artifacts build {name}", "recipe": dataclasses.asdict(rec),
+            "file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
 def _write_json(path: Path, obj: dict) -> None:
     atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
 
@@ -140,12 +147,7 @@ def build(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = True) 
     save_checkpoint(path, {"model": model.state_dict(), "losses": torch.tensor(losses), "samples": samples})
     hal = hallucination_rate(samples, rec.mixture())
     manifest = {
-        "name": name,
-        "command": f"python -m mi_lib.artifacts build {name}",
-        "recipe": dataclasses.asdict(rec),
-        "file": path.name,
-        "sha256": _sha256(path),
-        "bytes": path.stat().st_size,
+        **_file_manifest(name, rec, path),
         "metrics": {
             "first_losses": losses[:N_FIRST_LOSSES],
             "final_loss_mean_last_100": sum(losses[-100:]) / len(losses[-100:]),

@@ -1,0 +1,100 @@
+"""The shipped recursive-training runs (mi_lib.artifacts.collapse)."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from mi_lib.artifacts import ARTIFACT_DIR
+from mi_lib.artifacts import collapse as C
+
+BUILT = [name for name in C.NAMES if (ARTIFACT_DIR / f"{name}.json").is_file()]
+
+
+def _tiny(data: str) -> C.CollapseRecipe:
+    extra = dict(beta_start=2e-4, beta_end=0.04, window=(3, 6), classifier_steps=3) if data == "digits" else {}
+    return C.CollapseRecipe(data, generations=2, n_keep=40, n_draw=50, steps=3, anneal_steps=2, width=16,
+                            batch_size=20, n_blocks=1, T=12, n_store=5, sample_chunk=30, **extra)
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_manifest_command_reproduces_the_start_of_the_run(name):
+    manifest = json.loads((ARTIFACT_DIR / f"{name}.json").read_text())
+    assert manifest["command"] == f"python -m mi_lib.artifacts build {name}"
+    rec = C.recipe(name)
+    assert C.load(name)["recipe"] == rec  # the registry still holds the recipe that made it
+    first = manifest["metrics"]["first_losses"]
+    assert C.first_losses(rec, len(first)) == pytest.approx(first, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_artifact_loads_matches_its_manifest_and_is_small(name):
+    art = C.load(name)
+    rec, m = art["recipe"], art["manifest"]
+    assert m["bytes"] < 5 * 2**20
+    assert set(art["samples"]) == set(rec.filters) == set(art["metrics"])
+    for f in rec.filters:
+        assert art["samples"][f].shape == (rec.generations, rec.n_store, rec.dim)
+        assert art["hal"][f].shape == (rec.generations, rec.n_store)
+        assert [g["n_draw"] for g in art["metrics"][f]] == [rec.draw(f)] * rec.generations
+    # generation 0 is one model under every filter: the same training loss, the same first draws
+    losses = {art["metrics"][f][0]["train_loss"] for f in rec.filters}
+    assert len(losses) == 1
+    assert torch.equal(art["samples"]["hal"][0], art["samples"]["random"][0])
+    assert (art["classifier"] is not None) == (rec.data == "digits")
+
+
+@pytest.mark.parametrize("data", C.DATASETS)
+def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch, data):
+    rec = _tiny(data)
+    monkeypatch.setitem(C.RECIPES, "tiny", rec)
+    work = tmp_path / "work"
+    first = C.build("tiny", tmp_path, work, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.pt", "work"]
+    art = C.load("tiny", tmp_path)
+    assert art["recipe"] == rec
+    for f in rec.filters:
+        assert art["samples"][f].shape == (2, 5, rec.dim)
+        assert len(art["metrics"][f]) == 2 and art["metrics"][f][1]["n_keep"] == 40
+    if data == "digits":
+        assert art["classifier"] is not None and "drawn_fid" in art["metrics"]["hal"][0]
+        assert float(art["samples"]["none"].abs().max()) <= 1.0
+    else:
+        assert 0 <= art["metrics"]["hal"][1]["drawn_hallucinated"] <= 1
+    # generation 0 trains once and is shared: the filters' first draws agree
+    assert art["metrics"]["hal"][0]["drawn_" + ("fid" if data == "digits" else "hallucinated")] == \
+        art["metrics"]["random"][0]["drawn_" + ("fid" if data == "digits" else "hallucinated")]
+    # a second build resumes every generation from the work folder: the same file
+    again = C.build("tiny", tmp_path, work, progress=False)
+    assert again["sha256"] == first["sha256"] and again["metrics"]["first_losses"] == first["metrics"]["first_losses"]
+    # without a work folder (what a chapter runs live) the numbers are the same
+    live = C.collapse_runs("tiny", retrain=True, progress=False)
+    assert live["metrics"] == art["metrics"]
+    assert all(torch.equal(live["samples"][f], art["samples"][f]) for f in rec.filters)
+    (tmp_path / "tiny.pt").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="sha256"):
+        C.load("tiny", tmp_path)
+
+
+def test_first_losses_of_a_resumed_generation0_are_recomputed(tmp_path, monkeypatch):
+    rec = dataclasses.replace(_tiny("2d_grid"), filters=("random",))
+    monkeypatch.setitem(C.RECIPES, "tiny", rec)
+    first = C.build("tiny", tmp_path, tmp_path / "work", progress=False)
+    (tmp_path / "work" / "tiny" / "generation0.pt").unlink()
+    again = C.build("tiny", tmp_path, tmp_path / "work", progress=False)
+    assert again["metrics"]["first_losses"] == pytest.approx(first["metrics"]["first_losses"], rel=1e-6)
+
+
+def test_recipes_and_paper_recipes():
+    for name in C.NAMES:
+        rec, paper = C.recipe(name), C.paper_recipe(name)
+        assert rec.n_draw > rec.n_keep and paper.n_draw > paper.n_keep and paper.generations >= 5
+    assert C.paper_recipe("collapse_2d").n_keep == 100_000 and C.paper_recipe("collapse_2d").n_draw == 102_500
+    assert (C.paper_recipe("collapse_digits").n_keep, C.paper_recipe("collapse_digits").n_draw) == (60_000, 65_000)
+    with pytest.raises(ValueError, match="name must be one of"):
+        C.recipe("nope")
+    with pytest.raises(ValueError, match="data must be one of"):
+        C.CollapseRecipe("3d", generations=1, n_keep=1, n_draw=2, steps=1, anneal_steps=0, width=4)
+    with pytest.raises(ValueError, match="scale must be one of"):
+        C.collapse_runs("collapse_2d", scale="huge")
