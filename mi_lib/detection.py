@@ -26,25 +26,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mi_lib.checks import check_positive_int, check_t_in_schedule
+from mi_lib.checks import check_positive_int, check_window
 from mi_lib.diffusion import EpsFn, q_sample, x0_hat_from_eps
 from mi_lib.learned import chunk_generator, draw_chunks
 from mi_lib.metrics import Rate, WindowVariance, rate
 from mi_lib.schedules import Schedule
-
-
-def check_window(t_lo: int, t_hi: int, schedule: Schedule, where: str = "") -> tuple[int, int]:
-    """The window [t_lo, t_hi] of step indices, checked: both ends integer steps of the schedule
-    (0 to T - 1) and t_lo <= t_hi (a reversed window holds no step). `where` prefixes the
-    error message, to say which window of several failed."""
-    check_t_in_schedule(t_lo, schedule.T, f"{where}t_lo")
-    check_t_in_schedule(t_hi, schedule.T, f"{where}t_hi")
-    if t_lo > t_hi:
-        raise ValueError(
-            f"{where}t_lo must be at most t_hi (the window [t_lo, t_hi] is empty otherwise), "
-            f"got t_lo = {t_lo}, t_hi = {t_hi}"
-        )
-    return int(t_lo), int(t_hi)
 
 
 def check_seed(seed: object) -> None:

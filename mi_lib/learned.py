@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mi_lib.checks import check_positive_int, check_t_in_schedule
+from mi_lib.checks import check_positive_int, check_t_in_schedule, check_window
 from mi_lib.diffusion import EpsFn, ddpm_sample, x0_hat_from_eps
 from mi_lib.metrics import WindowVariance
 from mi_lib.runtime import make_generator
@@ -112,7 +112,7 @@ def sample_with_hal(
     """The same samples as sample_bank with the same arguments, and each one's Hal over the
     window of steps (t_lo, t_hi) (indices into the schedule's steps; paper Sec. 5),
     accumulated on the fly: the memory it needs does not grow with T or with the window."""
-    WindowVariance(*window)  # a bad window fails here, before any sampling
+    check_window(*window, schedule)  # a bad window fails here, before any sampling
     x, (hal,) = draw_chunks(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, [window],
                             variance, clip_x0)
     return x, hal

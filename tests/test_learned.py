@@ -72,3 +72,16 @@ def test_sliced_eps_fn_equals_the_plain_network():
     torch.testing.assert_close(model_eps_fn(model, rows=300)(x, torch.tensor(17)), plain, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="rows must be a positive integer"):
         model_eps_fn(model, rows=0)
+
+
+def test_sample_with_hal_rejects_a_window_outside_the_schedule_before_sampling():
+    from mi_lib import linear_schedule, sample_with_hal
+
+    def never(x, t):
+        raise AssertionError("sampled although the window is bad")
+
+    s = linear_schedule(10)
+    bad = (((0, 10), "t_hi must be an integer step in \\[0, 9\\]"), ((5, 2), "t_lo must be at most t_hi"))
+    for window, match in bad:
+        with pytest.raises(ValueError, match=match):
+            sample_with_hal(never, 3, 1, s, seed=0, window=window, progress=False)
