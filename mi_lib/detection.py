@@ -72,7 +72,7 @@ def sample_with_window_hals(
             raise ValueError(f"windows[{i}] must be a pair (t_lo, t_hi) of step indices, got {w!r}")
         check_window(*w, schedule, f"windows[{i}]: ")
     windows = [tuple(w) for w in windows]
-    x, hals = draw_chunks(eps_fn, n, dims, schedule, seed, chunk, device, progress, 0, windows, variance, clip_x0)
+    x, hals, _ = draw_chunks(eps_fn, n, dims, schedule, seed, chunk, device, progress, 0, windows, variance, clip_x0)
     return x, dict(zip(windows, hals, strict=True))
 
 

@@ -3,6 +3,8 @@ Sec. 4.3, Fig. 4), and seeded sample banks drawn from it with the ancestral samp
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -60,33 +62,38 @@ def chunk_generator(seed: int, chunk: int, device: torch.device | str = "cpu") -
 def draw_chunks(
     eps_fn: EpsFn, n: int, dim: int | tuple[int, ...], schedule: Schedule, seed: int, chunk: int,
     device: torch.device | str, progress: bool, first_chunk: int, windows: list[tuple[int, int]],
-    variance: str = "fixed_large", clip_x0: float | None = None,
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The sampling loop behind sample_bank, sample_with_hal and
-    mi_lib.detection.sample_with_window_hals: n samples drawn in chunks, chunk i with
-    chunk_generator(seed, i), and for each window of `windows` the samples' Hal (one
-    WindowVariance per window, so memory does not grow with T). Windows are checked by the
-    callers; an empty list records no Hal."""
+    variance: str = "fixed_large", clip_x0: float | None = None, keep_steps: Collection[int] = (),
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+    """The sampling loop behind sample_bank, sample_with_hal,
+    mi_lib.detection.sample_with_window_hals and mi_lib.artifacts.shapes.redraw_chunk: n samples
+    drawn in chunks, chunk i with chunk_generator(seed, i), and for each window of `windows` the
+    samples' Hal (one WindowVariance per window, so memory does not grow with T). Windows are
+    checked by the callers; an empty list records no Hal. keep_steps: the steps whose x0_hat to
+    return, stacked from the noisiest step down, (len(keep_steps), n, *dim); None when empty."""
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     for name, value in (("n", n), ("chunk", chunk), *((f"dim[{i}]", d) for i, d in enumerate(dims))):
         check_positive_int(name, value)
     sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
     bar = tqdm(total=len(sizes) * schedule.T, desc="sampling", disable=not progress, mininterval=1.0)
-    out, hals = [], [[] for _ in windows]
+    out, hals, kept = [], [[] for _ in windows], []
     for i, size in enumerate(sizes, start=first_chunk):
         accs = [WindowVariance(*w) for w in windows]
-        x = None
+        x, chunk_kept = None, []
         gen = chunk_generator(seed, i, device)
         for step in ddpm_sample(eps_fn, (size, *dims), schedule, gen, variance, progress=False, clip_x0=clip_x0):
             for acc in accs:
                 acc.update(step.t, step.x0_hat)
+            if step.t in keep_steps:
+                chunk_kept.append(step.x0_hat.cpu())
             x = step.x_prev
             bar.update(1)
         out.append(x.cpu())
         for h, acc in zip(hals, accs, strict=True):
             h.append(acc.hal().cpu())
+        if chunk_kept:
+            kept.append(torch.stack(chunk_kept))
     bar.close()
-    return torch.cat(out), [torch.cat(h) for h in hals]
+    return torch.cat(out), [torch.cat(h) for h in hals], torch.cat(kept, dim=1) if kept else None
 
 
 def sample_bank(
@@ -113,6 +120,6 @@ def sample_with_hal(
     window of steps (t_lo, t_hi) (indices into the schedule's steps; paper Sec. 5),
     accumulated on the fly: the memory it needs does not grow with T or with the window."""
     check_window(*window, schedule)  # a bad window fails here, before any sampling
-    x, (hal,) = draw_chunks(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, [window],
+    x, (hal,), _ = draw_chunks(eps_fn, n, dim, schedule, seed, chunk, device, progress, first_chunk, [window],
                             variance, clip_x0)
     return x, hal

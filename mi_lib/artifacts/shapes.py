@@ -30,9 +30,8 @@ from tqdm.auto import tqdm
 
 from mi_lib.checkpoints import atomic_write, save_checkpoint
 from mi_lib.checks import check_choice, check_positive_int
-from mi_lib.diffusion import ddpm_sample
-from mi_lib.learned import chunk_generator, model_eps_fn, sample_with_hal
-from mi_lib.metrics import WindowVariance, rate
+from mi_lib.learned import draw_chunks, model_eps_fn, sample_with_hal
+from mi_lib.metrics import rate
 from mi_lib.prediction import VPrediction
 from mi_lib.schedules import Schedule, cosine_schedule, respace, window_steps
 from mi_lib.shapes import read_image, simple_shapes
@@ -176,18 +175,12 @@ def redraw_chunk(model: nn.Module, rec: ShapesRecipe, index: int, keep_times: li
         raise ValueError(f"keep_times must be a non-empty list of integer times in [0, {rec.T - 1}], "
                          f"got {keep_times!r}")
     ts = sched.timesteps.tolist()
-    steps = sorted({min(range(len(ts)), key=lambda i: abs(ts[i] - t)) for t in keep_times}, reverse=True)
+    steps = {min(range(len(ts)), key=lambda i: abs(ts[i] - t)) for t in keep_times}
     size = min(rec.sample_chunk, rec.n_samples - index * rec.sample_chunk)
-    acc, kept, x = WindowVariance(*rec.window()), [], None
-    for step in ddpm_sample(model_eps_fn(model.to(device)), (size, 1, 64, 64), sched,
-                            chunk_generator(rec.sample_seed, index, device), rec.variance, progress=progress,
-                            clip_x0=rec.clip_x0):
-        acc.update(step.t, step.x0_hat)
-        if step.t in steps:
-            kept.append(step.x0_hat.cpu())
-        x = step.x_prev
-    return {"images": x.cpu(), "hal": acc.hal().cpu(), "times": [ts[i] for i in steps],
-            "x0_hat": torch.stack(kept)}
+    images, (hal,), x0_hat = draw_chunks(model_eps_fn(model.to(device)), size, (1, 64, 64), sched, rec.sample_seed,
+                                         rec.sample_chunk, device, progress, index, [rec.window()], rec.variance,
+                                         rec.clip_x0, keep_steps=steps)
+    return {"images": images, "hal": hal, "times": [ts[i] for i in sorted(steps, reverse=True)], "x0_hat": x0_hat}
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
