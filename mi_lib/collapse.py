@@ -175,7 +175,7 @@ def generation_path(work_dir: str | Path, generation: int) -> Path:
     return Path(work_dir) / f"generation_{generation:03d}.pt"
 
 
-def _build(make_model: Callable[[], nn.Module], seed: int, generation: int) -> nn.Module:
+def generation_model(make_model: Callable[[], nn.Module], seed: int, generation: int) -> nn.Module:
     """make_model() with the CPU's global generator seeded for this generation, so the fresh
     weights are the same on every run, whatever ran before."""
     with torch.random.fork_rng(devices=[]):
@@ -236,7 +236,7 @@ def _load_finished(
                 f"work_dir {str(work_dir)!r} holds a run made with other arguments ({state['fingerprint']}); "
                 f"got {fingerprint}: use a fresh work_dir"
             )
-        model = _build(make_model, seed, g)
+        model = generation_model(make_model, seed, g)
         model.load_state_dict(state["model"])
         model.eval()
         out.append(Generation(g, model, state["kept"], dict(state["metrics"]), float(state["seconds"]), True))
@@ -308,7 +308,7 @@ def _run_generation(
 ) -> Generation:
     """Train generation g on `data`, draw from it, filter and shuffle, and measure."""
     start = time.time()
-    model = _build(make_model, seed, g)
+    model = generation_model(make_model, seed, g)
     metrics = {f"train_{k}": v for k, v in _plain_metrics(train_fn(model, data, g), "train_fn").items()}
     model.eval()
     samples, hal = _checked_samples(sample_fn(model, n_draw, g), n_draw)

@@ -33,7 +33,15 @@ from torch import nn
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice
-from mi_lib.collapse import FILTERS, Generation, MetricsFn, generation_seed, mixture_metrics, recursive_training
+from mi_lib.collapse import (
+    FILTERS,
+    Generation,
+    MetricsFn,
+    generation_model,
+    generation_seed,
+    mixture_metrics,
+    recursive_training,
+)
 from mi_lib.digits import DigitsNet, digits_metrics, load_digits_images, train_digits_classifier
 from mi_lib.learned import model_eps_fn, sample_with_hal
 from mi_lib.mixtures import GaussianMixture, mixture_preset
@@ -182,9 +190,7 @@ def train_fn(rec: CollapseRecipe, progress: bool = True):
 def fresh_model(rec: CollapseRecipe, generation: int) -> ToyMLP:
     """Generation g's freshly initialised model, as recursive_training makes it (the CPU
     generator seeded from (rec.seed, g))."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(generation_seed(rec.seed, generation, 0))
-        return rec.model()
+    return generation_model(rec.model, rec.seed, generation)
 
 
 def first_losses(rec: CollapseRecipe, n: int = N_FIRST_LOSSES) -> list[float]:
@@ -195,40 +201,49 @@ def first_losses(rec: CollapseRecipe, n: int = N_FIRST_LOSSES) -> list[float]:
 class _Gen0Cache:
     """A train_fn that trains generation 0 once per recipe and reuses it: generation 0 sees the
     same data, initial weights and seeds under every filter, so its trained weights are the
-    same. Later generations always train. Records the losses of generation 0."""
+    same. It is kept in memory, and in `path` (if given) for a later run. Later generations
+    always train. Records the losses of generation 0."""
 
     def __init__(self, rec: CollapseRecipe, path: Path | None, progress: bool) -> None:
         self.rec, self.path, self.progress = rec, path, progress
         self.first_losses: list[float] | None = None
+        self._gen0: tuple[dict, float] | None = None  # trained weights and loss
 
     def __call__(self, model: nn.Module, data: torch.Tensor, generation: int) -> dict:
         key = {k: v for k, v in dataclasses.asdict(self.rec).items() if k not in ("filters", "generations")}
-        if generation == 0 and self.path is not None and self.path.is_file():
+        if generation == 0 and self._gen0 is None and self.path is not None and self.path.is_file():
             state = load_checkpoint(self.path)
             if state["recipe"] == repr(key):
-                model.load_state_dict(state["model"])
+                self._gen0 = state["model"], float(state["loss"])
                 self.first_losses = state["first_losses"].tolist()
-                return {"loss": float(state["loss"])}
+        if generation == 0 and self._gen0 is not None:
+            model.load_state_dict(self._gen0[0])
+            return {"loss": self._gen0[1]}
         losses = [s.loss for s in train_generation(self.rec, model, data, generation, progress=self.progress)]
         loss = sum(losses[-100:]) / len(losses[-100:])
         if generation == 0:
             self.first_losses = losses[:N_FIRST_LOSSES]
+            self._gen0 = {k: v.clone() for k, v in model.state_dict().items()}, loss
             if self.path is not None:
                 save_checkpoint(self.path, {"recipe": repr(key), "model": model.state_dict(),
                                             "first_losses": torch.tensor(self.first_losses), "loss": loss})
         return {"loss": loss}
 
 
+def _draw(rec: CollapseRecipe, model: nn.Module, n: int, seed: int,
+          progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """n samples of the model by ancestral sampling, with Hal over rec.window; digits clipped
+    to [-1, 1]."""
+    x, hal = sample_with_hal(model_eps_fn(model), n, rec.dim, rec.schedule(), seed, rec.window,
+                             chunk=rec.sample_chunk, device=next(model.parameters()).device, progress=progress)
+    return (x.clamp(-1, 1) if rec.data == "digits" else x), hal
+
+
 def sample_fn(rec: CollapseRecipe, progress: bool = True):
-    """A sample_fn: ancestral sampling with Hal over rec.window, seeded per generation;
-    digits clipped to [-1, 1]."""
+    """A sample_fn: _draw seeded per generation."""
 
     def fn(model: nn.Module, n: int, generation: int) -> tuple[torch.Tensor, torch.Tensor]:
-        device = next(model.parameters()).device
-        x, hal = sample_with_hal(model_eps_fn(model), n, rec.dim, rec.schedule(),
-                                 generation_seed(rec.seed, generation, 3), rec.window, chunk=rec.sample_chunk,
-                                 device=device, progress=progress)
-        return (x.clamp(-1, 1) if rec.data == "digits" else x), hal
+        return _draw(rec, model, n, generation_seed(rec.seed, generation, 3), progress)
 
     return fn
 
@@ -262,10 +277,8 @@ def run(rec: CollapseRecipe, filter: str, work_dir: str | Path | None = None, ne
 def store_draw(rec: CollapseRecipe, model: nn.Module, generation: int,
                progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """The n_store samples (and Hal) of a generation's model that the artifact keeps."""
-    x, hal = sample_with_hal(model_eps_fn(model), rec.n_store, rec.dim, rec.schedule(),
-                             generation_seed(rec.store_seed, generation, 5), rec.window, chunk=rec.sample_chunk,
-                             device=next(model.parameters()).device, progress=progress)
-    return (x.clamp(-1, 1) if rec.data == "digits" else x).cpu(), hal.cpu()
+    x, hal = _draw(rec, model, rec.n_store, generation_seed(rec.store_seed, generation, 5), progress)
+    return x.cpu(), hal.cpu()
 
 
 def run_all(rec: CollapseRecipe, work_dir: str | Path | None = None, device: torch.device | str = "cpu",
@@ -274,21 +287,7 @@ def run_all(rec: CollapseRecipe, work_dir: str | Path | None = None, device: tor
     (G, n_store, dim), "hal": (G, n_store)}}, "first_losses", "classifier" (digits: its
     state dict)}. What build writes and what a chapter at paper scale computes live."""
     net = classifier(rec, progress) if rec.data == "digits" else None
-    cache = _Gen0Cache(rec, None if work_dir is None else Path(work_dir) / "generation0.pt", progress)
-    if work_dir is None:  # keep generation 0 in memory across the filters
-        cache.path = None
-        memo: dict = {}
-
-        def train_fn(model: nn.Module, data: torch.Tensor, generation: int) -> dict:
-            if generation == 0 and memo:
-                model.load_state_dict(memo["model"])
-                return dict(memo["out"])
-            out = cache(model, data, generation)
-            if generation == 0:
-                memo.update(model={k: v.clone() for k, v in model.state_dict().items()}, out=out)
-            return out
-    else:
-        train_fn = cache
+    train_fn = _Gen0Cache(rec, None if work_dir is None else Path(work_dir) / "generation0.pt", progress)
     runs = {}
     for f in rec.filters:
         metrics, seconds, samples, hals = [], [], [], []
@@ -299,9 +298,9 @@ def run_all(rec: CollapseRecipe, work_dir: str | Path | None = None, device: tor
             samples.append(x)
             hals.append(hal)
         runs[f] = {"metrics": metrics, "seconds": seconds, "samples": torch.stack(samples), "hal": torch.stack(hals)}
-    if cache.first_losses is None:  # every generation 0 was resumed from the filters' work folders
-        cache.first_losses = first_losses(rec)
-    return {"runs": runs, "first_losses": cache.first_losses,
+    if train_fn.first_losses is None:  # every generation 0 was resumed from the filters' work folders
+        train_fn.first_losses = first_losses(rec)
+    return {"runs": runs, "first_losses": train_fn.first_losses,
             "classifier": None if net is None else net.state_dict()}
 
 
