@@ -222,17 +222,14 @@ def _claim_work_dir(work_dir: Path, rec: ShapesRecipe) -> None:
         _write_json(stamp, wanted)
 
 
-SAMPLING_FIELDS = ("sample_steps", "variance", "clip_x0", "n_samples", "sample_seed", "sample_chunk", "hal_window")
-
-
-def _sampled_bank(ema: UNet, rec: ShapesRecipe, work_dir: Path, steps: int, device: torch.device | str,
+def _sampled_bank(ema: UNet, rec: ShapesRecipe, work_dir: Path, device: torch.device | str,
                   progress: bool, jobs: int) -> tuple[bytes, float, int]:
     """The bank file's bytes (images as uint8, Hal), the seconds its sampling took and the
     processes that sampled it (`jobs` of the build that did). The bank
     is kept in work_dir with what made it, so a build run again (after an interruption, or
     after a change of the counter that labels it) does not sample it again."""
     cache = work_dir / f"{NAME}_bank.npz"
-    stamp = json.dumps({"steps": steps, **{k: getattr(rec, k) for k in TRAINING_FIELDS + SAMPLING_FIELDS}})
+    stamp = json.dumps(dataclasses.asdict(rec))  # the whole recipe: the weights' and the sampler's
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as old:
             if str(old["stamp"]) == stamp:
@@ -279,7 +276,7 @@ def build(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = RECIPE,
                                           "train_seconds": earlier_secs + time.time() - start})
     train_secs = earlier_secs + time.time() - start
     ema.eval()
-    bank_bytes, sample_secs, jobs = _sampled_bank(ema, rec, work_dir, len(losses), device, progress, jobs)
+    bank_bytes, sample_secs, jobs = _sampled_bank(ema, rec, work_dir, device, progress, jobs)
     weights = out_dir / f"{NAME}.pt"
     save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
                               "losses": torch.tensor(losses)})
