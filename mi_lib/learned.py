@@ -12,26 +12,41 @@ from tqdm.auto import tqdm
 from mi_lib.checks import check_positive_int, check_t_in_schedule, check_window
 from mi_lib.diffusion import EpsFn, ddpm_sample, x0_hat_from_eps
 from mi_lib.metrics import WindowVariance
+from mi_lib.models import FirstLayer
 from mi_lib.runtime import make_generator
 from mi_lib.schedules import Schedule
 
 
-def model_eps_fn(model: nn.Module, rows: int = 2_000) -> EpsFn:
+def model_eps_fn(model: nn.Module, rows: int = 2_500) -> EpsFn:
     """The sampler's eps_fn for a network: eval mode, no autograd bookkeeping.
 
-    A network with time_features and forward_features (ToyMLP) has its time projections
-    computed once per call and its batch passed through in slices of `rows` rows, whose
-    activations stay in the CPU's cache; rows are independent, so this is the same function."""
+    A network with time_features, first_layer and forward_features (ToyMLP) has its time
+    features computed once per call and its batch passed through in slices of `rows` rows,
+    whose activations stay in the CPU's cache; rows are independent, so this is the same
+    function. The first-layer table depends on the weights alone, so it is kept between calls
+    while they stay as they are: any change to a weight (an optimiser step, load_state_dict, a
+    new tensor) makes a new one. (Keeping each t's time features too saves little, and small
+    tensors kept between the large passing ones fragment the heap: 1.5 MB more per step.)"""
     check_positive_int("rows", rows)
     model.eval()
-    sliced = hasattr(model, "time_features") and hasattr(model, "forward_features")
+    sliced = all(hasattr(model, a) for a in ("time_features", "first_layer", "forward_features"))
+    kept: dict = {}
+
+    def first_layer() -> FirstLayer | None:
+        weights = tuple((id(p), p.data_ptr(), p._version) for p in model.parameters())
+        if kept.get("weights") != weights:
+            kept.update(weights=weights, first=model.first_layer())
+        return kept["first"]
 
     def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            if not sliced or len(x) <= rows or torch.as_tensor(t).numel() != 1:
+            t = torch.as_tensor(t, device=x.device)
+            if not sliced or t.numel() != 1:
                 return model(x, t)
-            projs = model.time_features(torch.as_tensor(t, device=x.device))
-            return torch.cat([model.forward_features(x[i : i + rows], projs) for i in range(0, len(x), rows)])
+            projs, first = model.time_features(t), first_layer()
+            if len(x) <= rows:
+                return model.forward_features(x, projs, first)
+            return torch.cat([model.forward_features(x[i : i + rows], projs, first) for i in range(0, len(x), rows)])
 
     return eps_fn
 

@@ -4,9 +4,9 @@ authors' code): it predicts eps from (x_t, t)."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mi_lib.checks import check_positive_int
@@ -32,16 +32,32 @@ class TemporalBlock(nn.Module):
         self.time = nn.Linear(width, width)
         self.act = nn.LeakyReLU(slope, inplace=True)  # acts on fresh LayerNorm outputs only
 
-    def forward(self, h: torch.Tensor, time_proj: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
-        """time_proj is self.time(temb), computed by the caller (once per distinct t); a, if
-        given, is act(norm1(h)) computed by the caller. For a batch (N, width) the two
-        additions are fused into the matrix products (addmm)."""
-        a = self.act(self.norm1(h)) if a is None else a
+    def forward(
+        self, h: torch.Tensor, time_proj: torch.Tensor, u: torch.Tensor | None = None, consume_h: bool = False,
+    ) -> torch.Tensor:
+        """time_proj is self.time(temb), computed by the caller (once per distinct t); u, if
+        given, is fc1(act(norm1(h))) + time_proj computed by the caller (ToyMLP's first block,
+        from its table). For a batch (N, width) the two additions are fused into the matrix
+        products (addmm). consume_h: the caller no longer needs h and records no gradient, so
+        the skip connection adds into h in place (no copy of it)."""
         if h.ndim != 2:
-            u = self.fc1(a) + time_proj
+            u = self.fc1(self.act(self.norm1(h))) + time_proj if u is None else u
             return h + self.fc2(self.act(self.norm2(u)))
-        u = torch.addmm(time_proj, a, self.fc1.weight.t())
+        if u is None:
+            u = torch.addmm(time_proj, self.act(self.norm1(h)), self.fc1.weight.t())
+        if consume_h and not torch.is_grad_enabled():
+            return h.addmm_(self.act(self.norm2(u)), self.fc2.weight.t())
         return torch.addmm(h, self.act(self.norm2(u)), self.fc2.weight.t())
+
+
+class FirstLayer(NamedTuple):
+    """fc1(act(norm1(x w))) of ToyMLP's first block for 1D data, as a function of the scalar
+    s = x / sqrt(x^2 var(w) + eps) (ToyMLP.first_layer): on the k-th interval between the
+    sorted kinks z it is s * A[k] + B[k]."""
+
+    z: torch.Tensor  # (m,) kinks inside the range of s, sorted
+    A: torch.Tensor  # (m + 1, width) slope of each piece
+    B: torch.Tensor  # (m + 1, width) intercept of each piece
 
 
 class ToyMLP(nn.Module):
@@ -58,6 +74,9 @@ class ToyMLP(nn.Module):
     and a training batch of 10,000 draws from at most T distinct t. The time embedding and
     every block's time projection are therefore computed once per distinct t and gathered,
     which gives the same numbers as computing them per sample, at a fraction of the cost.
+    For 1D data the first block's LayerNorm -> LeakyReLU -> Linear depends on one number per
+    row and is piecewise linear in it, so it is read from a small table (first_layer).
+    forward_per_sample computes everything the plain way, for tests and benchmarks.
     """
 
     def __init__(self, dim: int = 1, width: int = 128, n_blocks: int = 3, shared_blocks: bool = False) -> None:
@@ -88,29 +107,71 @@ class ToyMLP(nn.Module):
         uniq, inverse = torch.unique(t, return_inverse=True)
         return [p.index_select(0, inverse) for p in self.time_table(uniq)]
 
-    def _first_norm_1d(self, x: torch.Tensor) -> torch.Tensor:
-        """act(norm1(inp(x))) of the first block for 1D data, in closed form. Each row of
-        inp(x) is x * w, a multiple of one vector, so its LayerNorm is
-        x (w - mean w) / sqrt(x^2 var w + eps), scaled and shifted: no pass over the row for
-        its mean and variance."""
+    def _first_s(self, x: torch.Tensor) -> torch.Tensor:
+        """For 1D data each row of inp(x) is x * w, a multiple of one vector, so the first
+        LayerNorm gives s (w - mean w), scaled and shifted, with s = x / sqrt(x^2 var w + eps):
+        one number per row, |s| < 1 / sqrt(var w). Returns s, shape (N,)."""
+        wc = self.inp.weight[:, 0] - self.inp.weight[:, 0].mean()
+        return (x / torch.sqrt(x * x * wc.pow(2).mean() + self.blocks[0].norm1.eps)).reshape(-1)
+
+    def first_layer(self) -> FirstLayer | None:
+        """The first block's fc1(act(norm1(inp(x)))) for 1D data as a table (None if dim > 1).
+
+        act(norm1(.)) = act(s c + b) with c = (w - mean w) * gamma and b = beta (see _first_s).
+        Coordinate j is linear in s on either side of its kink z_j = -b_j / c_j, so between
+        consecutive kinks act(s c + b) = s (m * c) + m * b, m holding 1 or the leaky slope per
+        coordinate, and fc1 of it is s A[k] + B[k] with A = (m c) W^T, B = (m b) W^T: a row
+        lookup replaces a width x width matrix product per row, with the same values up to
+        float rounding. Kinks outside the range of s are dropped; each piece's m is read at a
+        point inside it."""
+        if self.dim != 1:
+            return None
         blk, w = self.blocks[0], self.inp.weight[:, 0]
         wc = w - w.mean()
-        s = x / torch.sqrt(x * x * wc.pow(2).mean() + blk.norm1.eps)
-        return blk.act(torch.addcmul(blk.norm1.bias, s, wc * blk.norm1.weight))
+        c, b = wc * blk.norm1.weight, blk.norm1.bias
+        bound = float(wc.detach().pow(2).mean().rsqrt())  # |s| < bound (inf if w is constant)
+        cd, bd = c.detach(), b.detach()
+        kinks = -bd[cd != 0] / cd[cd != 0]
+        z = torch.sort(kinks[kinks.abs() < bound]).values
+        if len(z):  # one point inside each piece (-bound, z_0), (z_0, z_1), ..., (z_last, bound)
+            inside = torch.cat([(z[:1] - bound) / 2, (z[1:] + z[:-1]) / 2, (z[-1:] + bound) / 2])
+        else:
+            inside = torch.zeros(1, dtype=c.dtype, device=c.device)
+        m = torch.where(inside[:, None] * cd + bd > 0, 1.0, blk.act.negative_slope).to(c.dtype)
+        return FirstLayer(z, (m * c) @ blk.fc1.weight.t(), (m * b) @ blk.fc1.weight.t())
+
+    @staticmethod
+    def _first_u(first: FirstLayer, s: torch.Tensor, time_proj: torch.Tensor) -> torch.Tensor:
+        """u = fc1(act(norm1(h))) + time_proj of the first block from the table: s A[k] + B[k]
+        + time_proj, k the piece of each row's s. A one-row time_proj is added to the table."""
+        k = torch.searchsorted(first.z, s)
+        if time_proj.shape[0] == 1:
+            base = (first.B + time_proj).index_select(0, k)
+        else:
+            base = first.B.index_select(0, k) + time_proj
+        return torch.addcmul(base, s[:, None], first.A.index_select(0, k))
 
     def _output(self, h: torch.Tensor) -> torch.Tensor:
-        """self.out(h) with the LayerNorm's scale and shift folded into the Linear after it
-        (W (g n + b) + c = (W g) n + (W b + c)), one pass over h fewer."""
+        """self.out(h); for 1D data its Linear, which has one output, as a matrix-vector product.
+        (Folding the LayerNorm's scale and shift into the Linear would be slower: torch's CPU
+        LayerNorm without them takes twice as long as with them.)"""
+        if self.dim != 1 or h.ndim != 2:
+            return self.out(h)
         norm, lin = self.out
-        n = F.layer_norm(h, (self.width,), eps=norm.eps)
-        return F.linear(n, lin.weight * norm.weight, torch.addmv(lin.bias, lin.weight, norm.bias))
+        return torch.addmv(lin.bias, norm(h), lin.weight[0])[:, None]
 
-    def forward_features(self, x: torch.Tensor, time_projs: list[torch.Tensor]) -> torch.Tensor:
-        """The network on x given each block's time projection (from time_features)."""
-        h = self.inp(x)
-        a = self._first_norm_1d(x) if self.dim == 1 and x.ndim == 2 else None
+    def forward_features(
+        self, x: torch.Tensor, time_projs: list[torch.Tensor], first: FirstLayer | None = None,
+    ) -> torch.Tensor:
+        """The network on x given each block's time projection (from time_features). For 1D
+        data the first block's fc1 comes from the table `first` (self.first_layer() if None)."""
+        if self.dim == 1 and x.ndim == 2:
+            h = x * self.inp.weight[:, 0]  # inp(x) as an outer product: no matrix product with one column
+            u = self._first_u(first if first is not None else self.first_layer(), self._first_s(x), time_projs[0])
+        else:
+            h, u = self.inp(x), None
         for i, (blk, proj) in enumerate(zip(self.blocks, time_projs, strict=True)):
-            h = blk(h, proj, a if i == 0 else None)
+            h = blk(h, proj, u if i == 0 else None, consume_h=True)  # h is this loop's own
         return self._output(h)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -48,24 +48,28 @@ def _backward_in_chunks(
     gradient: the same gradient as one pass over the batch up to float rounding, but each
     slice's activations stay in the CPU's cache. Returns the batch's loss.
 
-    A network with time_table and forward_features (ToyMLP) has its time projections
-    computed once for the batch's distinct t; each slice back-propagates into detached
-    copies of them, and one last backward pass carries their summed gradient into the
-    time-embedding weights. target: what the network should output (None: eps)."""
+    A network with time_table, first_layer and forward_features (ToyMLP) has its time
+    projections (for the batch's distinct t) and its first-layer table computed once per
+    batch; each slice back-propagates into detached copies of them, and one last backward
+    pass carries their summed gradient into the weights they came from. target: what the
+    network should output (None: eps)."""
     target = eps if target is None else target
-    if not (hasattr(model, "time_table") and hasattr(model, "forward_features")):
+    if not all(hasattr(model, a) for a in ("time_table", "first_layer", "forward_features")):
         return _accumulate(lambda sl: eps_loss(model, x0[sl], schedule, t[sl], eps[sl], target[sl]), len(x0), chunk)
     uniq, inverse = torch.unique(schedule.timesteps.to(t.device)[t], return_inverse=True)
-    table = model.time_table(uniq)
-    leaves = [p.detach().requires_grad_() for p in table]
+    first = model.first_layer()
+    shared = [*model.time_table(uniq), *((first.A, first.B) if first is not None else ())]
+    leaves = [p.detach().requires_grad_() for p in shared]
+    n_time = len(shared) - (2 if first is not None else 0)
+    first_leaves = first._replace(A=leaves[n_time], B=leaves[n_time + 1]) if first is not None else None
 
     def slice_loss(sl: slice) -> torch.Tensor:
         xt = q_sample(x0[sl], t[sl], schedule, eps[sl])
-        projs = [leaf.index_select(0, inverse[sl]) for leaf in leaves]
-        return torch.mean((model.forward_features(xt, projs) - target[sl]) ** 2)
+        projs = [leaf.index_select(0, inverse[sl]) for leaf in leaves[:n_time]]
+        return torch.mean((model.forward_features(xt, projs, first_leaves) - target[sl]) ** 2)
 
     total = _accumulate(slice_loss, len(x0), chunk)
-    torch.autograd.backward(table, [leaf.grad for leaf in leaves])
+    torch.autograd.backward(shared, [leaf.grad for leaf in leaves])
     return total
 
 

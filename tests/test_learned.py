@@ -61,17 +61,46 @@ def test_sample_with_hal_gives_the_bank_and_hal():
     assert hal.shape == (5,) and bool((hal >= 0).all())
 
 
-def test_sliced_eps_fn_equals_the_plain_network():
+@pytest.mark.parametrize("dim", [1, 2])
+def test_sliced_eps_fn_equals_the_plain_network(dim):
     from mi_lib import ToyMLP, model_eps_fn
 
     torch.manual_seed(0)
-    model = ToyMLP(dim=2, width=32)
-    x = torch.randn(2_500, 2)
-    with torch.no_grad():
-        plain = model(x, torch.tensor(17))
-    torch.testing.assert_close(model_eps_fn(model, rows=300)(x, torch.tensor(17)), plain, rtol=1e-5, atol=1e-6)
+    model = ToyMLP(dim=dim, width=32)
+    x = torch.randn(2_500, dim) * 3
+    eps_fn = model_eps_fn(model, rows=300)
+    for t in (17, 3):
+        with torch.no_grad():
+            plain = model.forward_per_sample(x, torch.tensor(t))
+        torch.testing.assert_close(eps_fn(x, torch.tensor(t)), plain, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(eps_fn(x[:200], torch.tensor(t)), plain[:200], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="rows must be a positive integer"):
         model_eps_fn(model, rows=0)
+
+
+def test_eps_fn_follows_weight_changes():
+    """What model_eps_fn keeps between calls (the first-layer table) is recomputed after an
+    optimiser step, after load_state_dict and after a weight is replaced."""
+    from mi_lib import ToyMLP, model_eps_fn
+
+    torch.manual_seed(0)
+    model, other = ToyMLP(dim=1, width=32), ToyMLP(dim=1, width=32)
+    x, t = torch.randn(400, 1) * 3, torch.tensor(9)
+    eps_fn = model_eps_fn(model, rows=150)
+
+    def fresh() -> torch.Tensor:
+        with torch.no_grad():
+            return model.forward_per_sample(x, t)
+
+    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model(x, t).square().mean().backward()
+    opt.step()
+    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
+    model.load_state_dict(other.state_dict())
+    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
+    model.blocks[0].norm1.bias = torch.nn.Parameter(torch.randn(32))
+    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
 
 
 def test_sample_with_hal_rejects_a_window_outside_the_schedule_before_sampling():

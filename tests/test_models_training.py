@@ -6,18 +6,23 @@ import torch
 from mi_lib import ToyMLP, linear_schedule, load_checkpoint, make_generator, mixture_preset, train
 
 
-@pytest.mark.parametrize("dim", [1, 2])
-def test_fast_path_equals_plain_path(dim):
-    """Time features once per t, the closed-form first LayerNorm (1D) and the folded output
-    LayerNorm give the plain network's values and gradients, with every LayerNorm's scale
-    and shift moved away from their initial 1 and 0."""
-    torch.manual_seed(0)
-    model = ToyMLP(dim=dim)
+def _spread_norms(model: ToyMLP) -> None:
+    """Move every LayerNorm's scale and shift away from their initial 1 and 0."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.LayerNorm):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0, 0.3)
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_fast_path_equals_plain_path(dim):
+    """Time features once per t, the first block's table (1D) and the folded output
+    LayerNorm give the plain network's values and gradients, with every LayerNorm's scale
+    and shift moved away from their initial 1 and 0."""
+    torch.manual_seed(0)
+    model = ToyMLP(dim=dim)
+    _spread_norms(model)
     x = torch.cat([torch.randn(300, dim) * 3, torch.zeros(2, dim), torch.full((2, dim), 1e-4)])
     t = torch.randint(0, 1000, (len(x),))
     torch.testing.assert_close(model(x, t), model.forward_per_sample(x, t), rtol=1e-5, atol=1e-6)
@@ -113,13 +118,50 @@ def test_training_in_chunks_gives_the_same_steps():
         next(train(ToyMLP(dim=1), data, s, steps=1, batch_size=10, chunk=0))
 
 
-def test_chunked_backward_with_shared_time_features_gives_the_plain_gradient():
+def test_first_layer_table_equals_the_matrix_product():
+    """The piecewise-linear table of the first block's fc1 (1D data) gives fc1(act(norm1(x w)))
+    on both sides of every kink, at the kinks themselves, far out (s near its bound), with a
+    LayerNorm scale of zero (a coordinate with no kink) and with a constant input weight (no
+    kinks at all); there is no table for 2D data."""
+    torch.manual_seed(1)
+    model = ToyMLP(dim=1, width=64)
+    _spread_norms(model)
+    blk = model.blocks[0]
+
+    def plain(x: torch.Tensor) -> torch.Tensor:
+        return blk.fc1(blk.act(blk.norm1(model.inp(x))))
+
+    def via_table(x: torch.Tensor) -> torch.Tensor:
+        zero = torch.zeros(1, model.width)
+        return model._first_u(model.first_layer(), model._first_s(x), zero)
+
+    with torch.no_grad():
+        blk.norm1.weight[3] = 0.0
+        first = model.first_layer()
+        assert 0 < len(first.z) <= model.width and bool((first.z[1:] >= first.z[:-1]).all())
+        assert first.A.shape == first.B.shape == (len(first.z) + 1, model.width)
+        # x where s hits each kink: s = x / sqrt(x^2 v + eps) inverts to x = s sqrt(eps / (1 - s^2 v))
+        v = (model.inp.weight[:, 0] - model.inp.weight[:, 0].mean()).pow(2).mean()
+        z = first.z.double()
+        at_kinks = (z * torch.sqrt(blk.norm1.eps / (1 - z * z * v))).float()[:, None]
+        x = torch.cat([torch.linspace(-50, 50, 4001)[:, None], at_kinks, at_kinks * (1 + 1e-3), at_kinks * (1 - 1e-3),
+                       torch.tensor([[0.0], [1e6], [-1e6]])])
+        torch.testing.assert_close(via_table(x), plain(x), rtol=1e-5, atol=1e-5)
+        model.inp.weight.fill_(0.5)  # exactly constant: w - mean w = 0
+        assert len(model.first_layer().z) == 0
+        torch.testing.assert_close(via_table(x), plain(x), rtol=1e-5, atol=1e-5)
+    assert ToyMLP(dim=2).first_layer() is None
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_chunked_backward_with_shared_time_features_gives_the_plain_gradient(dim):
     from mi_lib.training import _backward_in_chunks, eps_loss
 
     torch.manual_seed(0)
-    model, s = ToyMLP(dim=2, width=32), linear_schedule(50)
+    model, s = ToyMLP(dim=dim, width=32), linear_schedule(50)
+    _spread_norms(model)
     g = make_generator(4)
-    x0, eps = torch.randn(700, 2, generator=g), torch.randn(700, 2, generator=g)
+    x0, eps = torch.randn(700, dim, generator=g), torch.randn(700, dim, generator=g)
     t = torch.randint(0, 50, (700,), generator=g)
     plain = eps_loss(model, x0, s, t, eps)
     plain.backward()
