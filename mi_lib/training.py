@@ -57,10 +57,10 @@ def _backward_in_chunks(
     if not all(hasattr(model, a) for a in ("time_table", "first_layer", "forward_features")):
         return _accumulate(lambda sl: eps_loss(model, x0[sl], schedule, t[sl], eps[sl], target[sl]), len(x0), chunk)
     uniq, inverse = torch.unique(schedule.timesteps.to(t.device)[t], return_inverse=True)
-    first = model.first_layer()
-    shared = [*model.time_table(uniq), *((first.A, first.B) if first is not None else ())]
+    table, first = model.time_table(uniq), model.first_layer()
+    shared = [*table, *((first.A, first.B) if first is not None else ())]
     leaves = [p.detach().requires_grad_() for p in shared]
-    n_time = len(shared) - (2 if first is not None else 0)
+    n_time = len(table)
     first_leaves = first._replace(A=leaves[n_time], B=leaves[n_time + 1]) if first is not None else None
 
     def slice_loss(sl: slice) -> torch.Tensor:
