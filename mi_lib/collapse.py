@@ -42,13 +42,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice, check_positive, check_positive_int
 from mi_lib.learned import model_eps_fn, sample_with_hal
 from mi_lib.mixtures import GaussianMixture
-from mi_lib.runtime import make_generator
+from mi_lib.runtime import make_generator, progress_bar
 from mi_lib.schedules import Schedule
 from mi_lib.shapes import KINDS, Reading, read_image
 from mi_lib.training import train
@@ -285,7 +284,7 @@ def _generations(
     """recursive_training's loop, once its arguments are checked (they are checked on the call,
     not on the first next())."""
     label = run[6] if isinstance(run[6], str) else "custom"
-    bar = tqdm(total=generations, initial=len(done), desc=f"generations ({label})", disable=not progress)
+    bar = progress_bar(total=generations, initial=len(done), desc=f"generations ({label})", progress=progress)
     try:
         yield from done
         current = done[-1].kept if done else data

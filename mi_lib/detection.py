@@ -24,12 +24,12 @@ import numbers
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mi_lib.checks import check_positive_int, check_window
 from mi_lib.diffusion import EpsFn, q_sample, x0_hat_from_eps
 from mi_lib.learned import chunk_generator, draw_chunks
 from mi_lib.metrics import Rate, WindowVariance, rate
+from mi_lib.runtime import progress_bar
 from mi_lib.schedules import Schedule
 
 
@@ -97,7 +97,7 @@ def hal_after_the_fact(
     device = x0.device
     out = []
     starts = range(0, x0.shape[0], chunk)
-    for i, start in enumerate(tqdm(starts, desc="Hal after the fact", disable=not progress, leave=False)):
+    for i, start in enumerate(progress_bar(starts, desc="Hal after the fact", progress=progress, leave=False)):
         rows = x0[start : start + chunk]
         gen = chunk_generator(seed, i, device)
         acc = WindowVariance(t_lo, t_hi)

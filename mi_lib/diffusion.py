@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
-from tqdm.auto import tqdm
 
 from mi_lib.checks import check_choice, check_positive, check_t_in_schedule
+from mi_lib.runtime import progress_bar
 from mi_lib.schedules import Schedule
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -115,7 +115,7 @@ def _check_sampler_args(shape: tuple[int, ...], x_T: torch.Tensor | None) -> Non
 
 def _steps(schedule: Schedule, desc: str, progress: bool) -> Iterator[int]:
     """The step indices T-1, ..., 0, behind a progress bar when asked for."""
-    return iter(tqdm(range(schedule.T - 1, -1, -1), desc=desc, disable=not progress, leave=False))
+    return iter(progress_bar(range(schedule.T - 1, -1, -1), desc=desc, progress=progress, leave=False))
 
 
 def ddpm_sample(

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from mi_lib.checks import check_choice, check_positive, check_positive_int
 from mi_lib.collapse import MetricsFn, class_coverage
-from mi_lib.runtime import make_generator
+from mi_lib.runtime import make_generator, progress_bar
 
 
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:
@@ -137,7 +136,7 @@ def train_digits_classifier(
         net = DigitsNet(width)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()
-    for _ in tqdm(range(steps), desc="digits classifier", disable=not progress):
+    for _ in progress_bar(range(steps), desc="digits classifier", progress=progress):
         idx = torch.randint(0, len(images), (min(batch_size, len(images)),), generator=gen)
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(net(images[idx]), labels[idx].long()).backward()

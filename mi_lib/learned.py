@@ -7,13 +7,12 @@ from collections.abc import Collection
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from mi_lib.checks import check_positive_int, check_t_in_schedule, check_window
 from mi_lib.diffusion import EpsFn, ddpm_sample, x0_hat_from_eps
 from mi_lib.metrics import WindowVariance
 from mi_lib.models import FirstLayer
-from mi_lib.runtime import make_generator
+from mi_lib.runtime import make_generator, progress_bar
 from mi_lib.schedules import Schedule
 
 
@@ -89,7 +88,7 @@ def draw_chunks(
     for name, value in (("n", n), ("chunk", chunk), *((f"dim[{i}]", d) for i, d in enumerate(dims))):
         check_positive_int(name, value)
     sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
-    bar = tqdm(total=len(sizes) * schedule.T, desc="sampling", disable=not progress, mininterval=1.0)
+    bar = progress_bar(total=len(sizes) * schedule.T, desc="sampling", progress=progress, mininterval=1.0)
     out, hals, kept = [], [[] for _ in windows], []
     for i, size in enumerate(sizes, start=first_chunk):
         accs = [WindowVariance(*w) for w in windows]

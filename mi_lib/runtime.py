@@ -37,3 +37,14 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def progress_bar(iterable=None, *, desc: str, progress: bool = True, **kwargs):
+    """A tqdm.auto bar, or a silent one when `progress` is False. The bar is never forced on:
+    when shown it follows tqdm's environment settings, so TQDM_DISABLE=1 (set by the book's
+    build) keeps progress bars out of the rendered pages."""
+    from tqdm.auto import tqdm
+
+    if not progress:
+        kwargs["disable"] = True
+    return tqdm(iterable, desc=desc, **kwargs)

@@ -13,12 +13,12 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice, check_positive, check_positive_int
 from mi_lib.diffusion import q_sample
 from mi_lib.prediction import PREDICTIONS, training_target
+from mi_lib.runtime import progress_bar
 from mi_lib.schedules import Schedule
 
 
@@ -146,7 +146,7 @@ def train(
     per_epoch = -(-n // batch_size)
     epoch, perm = -1, None
     model.train()
-    bar = tqdm(range(start, steps), desc="training", initial=start, total=steps, disable=not progress)
+    bar = progress_bar(range(start, steps), desc="training", initial=start, total=steps, progress=progress)
     for step in bar:
         if step // per_epoch != epoch:
             epoch = step // per_epoch

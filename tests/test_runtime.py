@@ -13,3 +13,13 @@ def test_scale_comes_from_the_environment(monkeypatch):
         get_scale()
     with pytest.raises(ValueError, match="scale must be one of"):
         by_scale("fast", quick=1, paper=2)
+
+
+def test_progress_bar_follows_tqdm_disable(monkeypatch):
+    from mi_lib.runtime import progress_bar
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(range(3), desc="x").disable
+    monkeypatch.delenv("TQDM_DISABLE")
+    assert not progress_bar(range(3), desc="x", progress=True, file=open("/dev/null", "w")).disable
+    assert progress_bar(range(3), desc="x", progress=False).disable
