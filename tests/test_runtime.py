@@ -15,11 +15,13 @@ def test_scale_comes_from_the_environment(monkeypatch):
         by_scale("fast", quick=1, paper=2)
 
 
-def test_progress_bar_follows_tqdm_disable(monkeypatch):
-    from mi_lib.runtime import progress_bar
+def test_progress_bar_follows_tqdm_disable():
+    # tqdm reads TQDM_* when it is imported, so each case runs in a fresh interpreter.
+    import subprocess
+    import sys
 
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-    assert progress_bar(range(3), desc="x").disable
-    monkeypatch.delenv("TQDM_DISABLE")
-    assert not progress_bar(range(3), desc="x", progress=True, file=open("/dev/null", "w")).disable
-    assert progress_bar(range(3), desc="x", progress=False).disable
+    code = "from mi_lib.runtime import progress_bar as b; print(b(range(3), desc='x', progress={}).disable)"
+    for env, progress, disabled in [({"TQDM_DISABLE": "1"}, True, "True"), ({}, True, "False"), ({}, False, "True")]:
+        out = subprocess.run([sys.executable, "-c", code.format(progress)], capture_output=True, text=True,
+                             env={**env, "PATH": "/usr/bin"}, check=True).stdout
+        assert out.strip() == disabled, (env, progress, out)
