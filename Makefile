@@ -8,7 +8,7 @@ RUN_ENV := TQDM_DISABLE=1
 # nbmake skips any path with a _build folder in it, so the executed copies live apart.
 EXECUTED := .executed
 
-.PHONY: setup book test unit notebooks book-executed lint clean
+.PHONY: setup book test unit notebooks book-executed site-check lint clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,12 @@ book-executed: $(STAMP)
 	sed -i 's/^\(  *execute_notebooks:\).*/\1 "off"/' $(EXECUTED)/_config.yml
 	$(RUN_ENV) $(BIN)/jupyter-book build $(EXECUTED) -W -n --keep-going
 	@echo "The book is at $(CURDIR)/$(EXECUTED)/_build/html/index.html"
+
+## Open every page of the built book in headless Chromium and check what a reader sees
+## (screenshots in _build/site-check/). SITE is the built HTML: make book's by default.
+SITE ?= _build/html
+site-check: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_site.py --site $(SITE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mi_lib tests $(wildcard benchmarks)

@@ -25,8 +25,13 @@ class Rate(NamedTuple):
     low: float
     high: float
 
+    def format(self, digits: int = 2) -> str:
+        """'rate (count of n; 95% CI low to high)', percentages with `digits` decimals."""
+        pct = f".{digits}%"
+        return f"{self.rate:{pct}} ({self.count:,} of {self.n:,}; 95% CI {self.low:{pct}} to {self.high:{pct}})"
+
     def __str__(self) -> str:
-        return f"{self.rate:.4%} ({self.count:,} of {self.n:,}; 95% CI {self.low:.4%} to {self.high:.4%})"
+        return self.format(4)
 
 
 def wilson_interval(count: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -1,0 +1,153 @@
+"""The built book as a reader sees it: every page opened in headless Chromium (Debian's
+package, driven by Playwright's Python API; no browser is downloaded).
+
+Runs only when given the built site: `pytest tests/test_site.py --site _build/html`
+(`make site-check`). Each page's full screenshot is saved under _build/site-check/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+CHAPTERS = [c["file"] for part in TOC["parts"] for c in part["chapters"]]
+PAGES = [TOC["root"], *CHAPTERS]
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+# Flags for a closed network and a root user (see the machine notes): no sandbox, no
+# background connections to Google's services.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PIPES = re.compile(r"\|\s*-{3,}\s*\|")
+BAR = re.compile(r"\d+%\|[^|\n]*\|\s*\d+/\d+|\d+/\d+ \[\d\d:\d\d<|it/s\]")
+
+
+@pytest.fixture(scope="module")
+def site(request) -> Path:
+    folder = request.config.getoption("--site")
+    if folder is None:
+        pytest.skip("no --site given: build the book, then run `make site-check`")
+    folder = Path(folder).resolve()
+    if not (folder / "index.html").is_file():
+        raise ValueError(f"--site must be a built book folder holding index.html, got {str(folder)!r}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise FileNotFoundError(f"no Chromium at {CHROMIUM}: install Debian's chromium package (.ci/run does)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@functools.cache
+def _shots(site: Path) -> Path:
+    out = site.parent / "site-check"
+    out.mkdir(exist_ok=True)
+    return out
+
+
+def _open(browser, server, page_path: str):
+    """The page, with every request that leaves this machine refused and recorded."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(server):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(f"{server}/{page_path}.html", wait_until="load")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+    page.evaluate("() => MathJax.startup.promise")
+    page.evaluate("() => Promise.all([...document.images].map("
+                  "i => i.complete ? 0 : new Promise(r => i.onload = i.onerror = r)))")
+    return page, outside
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_reads_right_offline(site, server, browser, page_path):
+    page, outside = _open(browser, server, page_path)
+    try:
+        main = page.inner_text("main")
+        name = page_path.split("/")[-1]
+        page.screenshot(path=str(_shots(site) / f"{name}.png"), full_page=True)
+        # Tables are tables, not runs of Markdown pipes.
+        assert not PIPES.search(main), f"{name}: raw Markdown table pipes on the page"
+        # No progress bars, tracebacks, errors or warnings in the cells' outputs.
+        outputs = "\n".join(page.locator(".cell_output").all_inner_texts())
+        assert not BAR.search(outputs), f"{name}: progress-bar text: {BAR.search(outputs).group(0)!r}"
+        for word in ("Traceback", "Error", "Warning"):
+            assert not re.search(rf"\b\w*{word}\b", outputs), f"{name}: {word!r} in an output"
+        assert page.locator(".output.stderr").count() == 0, f"{name}: stderr output on the page"
+        # Every image loaded.
+        broken = page.evaluate("() => [...document.images].filter(i => !i.naturalWidth).map(i => i.src)")
+        assert not broken, f"{name}: images that did not load: {broken}"
+        # Math typeset by the MathJax the site serves itself.
+        assert "\\(" not in main and "\\[" not in page.inner_text("body"), f"{name}: raw TeX on the page"
+        assert page.locator("mjx-container").count() > 0, f"{name}: no typeset math"
+        assert not [u for u in outside if "mathjax" in u.lower()], f"{name}: MathJax from the network"
+        # Results tables, where a page has them, are real tables.
+        for t in page.locator("table.mi-table").all():
+            assert t.locator("th").count() >= 2 and t.locator("td").count() >= 2
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_path", CHAPTERS)
+def test_chapter_has_its_colab_link_and_exercises(site, server, browser, page_path):
+    page, _ = _open(browser, server, page_path)
+    try:
+        colab = page.locator('a[href*="colab.research.google.com"]')
+        assert colab.count() >= 1, f"{page_path}: no Colab launch link"
+        assert page_path.split("/")[-1] + ".ipynb" in colab.first.get_attribute("href")
+        assert page.locator(".exercise").count() >= 2, f"{page_path}: fewer than two exercises"
+        dropdowns = page.locator(".solution.dropdown")
+        assert dropdowns.count() == page.locator(".exercise").count(), f"{page_path}: an exercise without its solution"
+        # A solution's dropdown is closed until clicked, then shows its text.
+        first = dropdowns.first
+        assert not first.locator(".admonition-title ~ *").first.is_visible()
+        first.locator(".admonition-title").click()
+        page.wait_for_timeout(300)
+        assert first.locator(".admonition-title ~ *").first.is_visible()
+    finally:
+        page.close()
+
+
+def test_sidebar_lists_every_chapter_in_toc_order(site, server, browser):
+    page, _ = _open(browser, server, TOC["root"])
+    try:
+        hrefs = page.eval_on_selector_all("nav.bd-docs-nav a.reference.internal", "els => els.map(e => e.href)")
+        pages = [re.sub(r"^.*?/(book/[^/#]+)\.html.*$", r"\1", h) for h in hrefs]
+        assert [p for p in pages if p in CHAPTERS] == CHAPTERS
+        numbers = page.eval_on_selector_all("nav.bd-docs-nav a.reference.internal", "els => els.map(e => e.innerText)")
+        assert all(re.match(rf"{i}\. ", n) for i, n in enumerate(numbers[-len(CHAPTERS):], start=1)), numbers
+    finally:
+        page.close()
