@@ -194,3 +194,34 @@ def auroc(hal: torch.Tensor, hallucinated: torch.Tensor) -> float:
 
     h, y = _scores_and_labels(hal, hallucinated)
     return float(roc_auc_score(y.numpy(), h.numpy()))
+
+
+def auroc_interval(hal: torch.Tensor, hallucinated: torch.Tensor, n_boot: int = 1_000, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float]:
+    """A percentile bootstrap interval for the AUROC: resample the samples with replacement
+    n_boot times (numpy Generator seeded with `seed`) and take the central `level` share of
+    the resampled AUROCs."""
+    check_positive_int("n_boot", n_boot)
+    check_seed(seed)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    h, y = _scores_and_labels(hal, hallucinated)
+    gen = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        idx = torch.from_numpy(gen.integers(0, len(h), len(h)))
+        boot.append(auroc(h[idx], y[idx]))
+    lo, hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def operating_point(hal: torch.Tensor, hallucinated: torch.Tensor, removed: float = 0.95,
+                    kept: float = 0.95) -> dict:
+    """The detector at two thresholds (paper Sec. 5): the largest that removes a share
+    `removed` of the hallucinations (keys threshold, removed, kept), and the one that keeps a
+    share `kept` of the in-support samples (removed_at_kept, kept_at_kept); and the AUROC."""
+    thr = threshold_for_removed(hal, hallucinated, removed)
+    r, k = detection_rates(hal, hallucinated, thr)
+    r_at_k, k_at_k = detection_rates(hal, hallucinated, threshold_for_kept(hal, hallucinated, kept))
+    return {"threshold": thr, "removed": r, "kept": k, "removed_at_kept": r_at_k, "kept_at_kept": k_at_k,
+            "auroc": auroc(hal, hallucinated)}

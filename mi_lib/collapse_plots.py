@@ -1,0 +1,99 @@
+"""Figures and tables of the model-collapse chapter (paper Sec. 6, Fig. 8, 9 and 16): each
+generation's samples, the hallucinated share and mode coverage per filter, and the Frechet
+distance of the digits per generation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mi_lib.mixtures import GaussianMixture
+from mi_lib.plotting import COLORS, scatter_2d
+from mi_lib.tables import show_table
+
+FILTERS = ("none", "random", "hal")
+LABEL = {"none": "no filter", "random": "random filter", "hal": "Hal filter"}
+COLOR = {"none": COLORS["grey"], "random": COLORS["model"], "hal": COLORS["data"]}
+
+
+def series(run: dict, f: str, key: str) -> np.ndarray:
+    """One metric `key` of filter f's run, generation by generation."""
+    return np.array([g[key] for g in run["metrics"][f]])
+
+
+def show_budgets(runs: Sequence[tuple[str, object]]) -> None:
+    """A table of the recipes (name, CollapseRecipe): generations, samples kept and drawn,
+    network width, training steps, batch, epochs per generation and sampler."""
+    show_table(
+        ["run", "generations", "kept", "drawn (ratio)", "width", "steps", "batch", "epochs / gen.", "sampler"],
+        [[name, rec.generations, f"{rec.n_keep:,}", f"{rec.n_draw:,} ({rec.n_draw / rec.n_keep:.3f})",
+          f"{rec.width}", f"{rec.steps:,} + {rec.anneal_steps:,}", f"{rec.batch_size:,}", f"{rec.epochs:,.0f}",
+          f"T = {rec.T}, Hal over t = {rec.window[1]}..{rec.window[0]}"] for name, rec in runs],
+    )
+
+
+def scatter_row(axes: Sequence[plt.Axes], run: dict, f: str, mixture: GaussianMixture, title: bool = True) -> None:
+    """One scatter plot per generation of filter f's stored samples, hallucinated ones in red."""
+    for g, ax in enumerate(axes):
+        x = run["samples"][f][g]
+        h = mixture.hallucinated(x)
+        scatter_2d(ax, x, mixture, h, s=1.5)
+        ax.set(xlim=(-1.2, 1.2), ylim=(-1.2, 1.2), xticks=[], yticks=[])
+        if title:
+            ax.set_title(f"generation {g}: {float(h.double().mean()):.1%} hal.", fontsize=9)
+
+
+def filter_curves(run: dict) -> plt.Figure:
+    """Per filter and generation: the hallucinated share of the drawn (solid) and kept (dashed)
+    samples, and the evenness of the mode shares."""
+    gens = np.arange(run["recipe"].generations)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+    for f in FILTERS:
+        ax.plot(gens, 100 * series(run, f, "drawn_hallucinated"), "o-", color=COLOR[f], label=f"{LABEL[f]}: drawn")
+        ax.plot(gens, 100 * series(run, f, "kept_hallucinated"), "x--", color=COLOR[f], alpha=0.7,
+                label=f"{LABEL[f]}: kept")
+        ax2.plot(gens, series(run, f, "drawn_mode_evenness"), "o-", color=COLOR[f], label=LABEL[f])
+    ax.set(xlabel="generation", ylabel="hallucinated (%)", xticks=gens, title="2D grid: hallucinated share")
+    ax2.set(xlabel="generation", ylabel="evenness of the mode shares", xticks=gens, title="2D grid: mode coverage")
+    ax.legend(fontsize=8)
+    ax2.legend(fontsize=8)
+    return fig
+
+
+def digit_tiles(run: dict, filters: Sequence[str] = ("none", "hal"), n_show: int = 16) -> plt.Figure:
+    """The first n_show (a square number) 8 x 8 digits of each generation, one row per filter."""
+    side = int(round(n_show**0.5))
+    gens = run["recipe"].generations
+    fig, axes = plt.subplots(len(filters), gens, figsize=(2.6 * gens, 2.8 * len(filters)), squeeze=False)
+    for row, f in zip(axes, filters, strict=True):
+        for g, ax in enumerate(row):
+            imgs = run["samples"][f][g][:n_show].reshape(n_show, 8, 8)
+            tiles = imgs.reshape(side, side, 8, 8).permute(0, 2, 1, 3).reshape(8 * side, 8 * side)
+            ax.imshow(tiles.numpy(), cmap="gray_r", vmin=-1, vmax=1)
+            ax.set(xticks=[], yticks=[])
+            ax.set_title(f"generation {g}", fontsize=9)
+        row[0].set_ylabel(LABEL[f])
+    fig.tight_layout()
+    return fig
+
+
+def fid_curves(fid: dict[str, np.ndarray], floor: float) -> plt.Figure:
+    """The Frechet distance to the real digits per generation and filter, over the distance
+    between two halves of the real digits (dotted)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    gens = np.arange(len(next(iter(fid.values()))))
+    for f, values in fid.items():
+        ax.plot(gens, values, "o-", color=COLOR[f], label=LABEL[f])
+    ax.axhline(floor, color="black", ls=":", lw=1, label="two halves of the real digits")
+    ax.set(xlabel="generation", ylabel="Frechet distance to the real digits", xticks=gens,
+           title="digits: distance per generation", ylim=(0, None))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def per_filter(values: dict[str, Sequence[object]], g: int, fmt: str = "{}") -> str:
+    """Generation g's value of each filter, 'none / random / Hal'."""
+    return " / ".join(fmt.format(values[f][g]) for f in FILTERS)
+

@@ -1,0 +1,162 @@
+"""Figures of the detection chapter (paper Sec. 5, Fig. 6 and 7): x0_hat trajectories, Hal
+histograms, ROC curves with the paper's operating point, and x0_hat image strips.
+
+Each function draws on axes it is given or returns a figure; the chapter computes, these draw.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from mi_lib.detection import roc
+from mi_lib.metrics import Rate
+from mi_lib.mixtures import GaussianMixture
+from mi_lib.plotting import COLORS
+
+
+def first_of_each(y: torch.Tensor, k: int = 3) -> tuple[list[int], list[int]]:
+    """The indices of the first k in-support and the first k hallucinated samples of labels y."""
+    return (~y).nonzero().flatten()[:k].tolist(), y.nonzero().flatten()[:k].tolist()
+
+
+def x0_hat_paths_1d(traj: torch.Tensor, y: torch.Tensor, mixture: GaussianMixture,
+                    window: tuple[int, int], k: int = 3) -> plt.Figure:
+    """x0_hat against the reverse step t for the first k in-support (blue) and hallucinated
+    (red) samples of a 1D trajectory (T, n, 1), row i holding step T-1-i: the last 300 steps,
+    and the last 60 with the Hal window [t_lo, t_hi] shaded (paper Fig. 6)."""
+    T = traj.shape[0]
+    ts = np.arange(T - 1, -1, -1)
+    good, bad = first_of_each(y, k)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    for ax, last in zip(axes, (301, 60), strict=True):
+        for idx, color in [(good, COLORS["data"]), (bad, COLORS["hal"])]:
+            for i in idx:
+                ax.plot(ts[-last:], traj[-last:, i, 0], color=color, lw=1)
+        for mu in mixture.means[:, 0]:
+            ax.axhline(float(mu), color=COLORS["grey"], lw=0.6, ls=":")
+        ax.set(xlim=(ts[-last], 0), xlabel="reverse step t", ylabel="x0_hat", ylim=(-0.5, 4.5))
+    axes[1].axvspan(*window[::-1], color=COLORS["grey"], alpha=0.2, label="Hal window")
+    axes[1].plot([], [], color=COLORS["data"], label="ends on a mode")
+    axes[1].plot([], [], color=COLORS["hal"], label="ends between modes")
+    axes[1].legend(loc="upper left")
+    axes[0].set_title("last 300 steps")
+    axes[1].set_title("last 60 steps")
+    return fig
+
+
+def x0_hat_paths_2d(traj: torch.Tensor, x_end: torch.Tensor, y: torch.Tensor, mixture: GaussianMixture,
+                    last: int = 30, k: int = 3) -> plt.Figure:
+    """One panel per sample: its x0_hat over the last `last` steps (light to dark) and its end
+    point (star), over discs of radius 6 sigma around the modes; the first k in-support samples
+    on the top row, the first k hallucinated ones below."""
+    good, bad = first_of_each(y, k)
+    fig, axes = plt.subplots(2, k, figsize=(11, 7.2), squeeze=False)
+    for row, (idx, label) in enumerate([(good, "in support"), (bad, "hallucinated")]):
+        for ax, i in zip(axes[row], idx, strict=False):
+            path, end = traj[-last:, i, :].numpy(), x_end[i].numpy()
+            for mu, s in zip(mixture.means, mixture.sigmas, strict=True):
+                ax.add_patch(plt.Circle(mu.tolist(), 6 * float(s), color=COLORS["grey"], alpha=0.25, lw=0))
+            ax.plot(path[:, 0], path[:, 1], color=COLORS["grey"], lw=0.6)
+            ax.scatter(path[:, 0], path[:, 1], c=np.arange(last), cmap="viridis_r", s=12, zorder=3)
+            ax.scatter(*end, marker="*", s=140, color=COLORS["hal"] if row else COLORS["data"], zorder=4)
+            pts = np.vstack([path, end[None]])
+            centre = (pts.max(0) + pts.min(0)) / 2
+            r = max(0.3, 0.6 * float((pts.max(0) - pts.min(0)).max()))
+            ax.set(xlim=(centre[0] - r, centre[0] + r), ylim=(centre[1] - r, centre[1] + r), aspect="equal")
+            ax.set_title(f"{label}, sample {i}", fontsize=9)
+    fig.suptitle(f"x0_hat over the last {last} steps (light: t = {last - 1}, dark: t = 0)")
+    fig.tight_layout()
+    return fig
+
+
+def hal_histograms(ax: plt.Axes, hal: torch.Tensor, y: torch.Tensor, title: str, bins: int = 50,
+                   threshold: float | None = None, density: bool = True,
+                   threshold_label: str = "threshold: 95% removed") -> None:
+    """Histograms of log10 Hal for in-support (blue) and hallucinated (red) samples, with the
+    threshold as a dashed line when given."""
+    lh = hal.double().log10()
+    edges = np.linspace(float(lh.min()), float(lh.max()), bins)
+    for mask, color, name in ((~y, COLORS["data"], "in support"), (y, COLORS["hal"], "hallucinated")):
+        ax.hist(lh[mask].numpy(), bins=edges, density=density, alpha=0.6, color=color,
+                label=f"{name} ({int(mask.sum()):,})")
+    if threshold is not None:
+        ax.axvline(np.log10(threshold), color="black", ls="--", lw=1, label=threshold_label)
+    ax.set(xlabel="log10 Hal", ylabel="density" if density else "samples", title=title)
+    ax.legend(fontsize=8)
+
+
+def hal_against_distance(ax: plt.Axes, k: torch.Tensor, hal: torch.Tensor, y: torch.Tensor, title: str,
+                         bins: list[float]) -> list[tuple[float, float, torch.Tensor]]:
+    """Hal against the distance to the nearest mode in sigmas k, with the median per distance
+    bin (bins with at least 20 samples) and the 6 sigma line; returns (lo, hi, Hal) per bin."""
+    ax.scatter(k[~y], hal[~y], s=1, alpha=0.3, color=COLORS["data"], label="in support")
+    ax.scatter(k[y], hal[y], s=3, alpha=0.8, color=COLORS["hal"], label="hallucinated")
+    binned = [(lo, hi, hal[(k >= lo) & (k < hi)]) for lo, hi in zip(bins, bins[1:], strict=False)]
+    full = [(lo, hi, h) for lo, hi, h in binned if len(h) >= 20]
+    ax.plot([(lo + min(hi, 20)) / 2 for lo, hi, _ in full], [h.median() for _, _, h in full], "k-o", ms=4,
+            label="median per bin")
+    ax.axvline(6, color="black", lw=0.8, ls="--")
+    ax.set(xscale="log", yscale="log", xlabel="distance to the nearest mode (sigmas)", ylabel="Hal", title=title)
+    ax.legend(loc="upper left", markerscale=4)
+    return binned
+
+
+def roc_with_paper(ax: plt.Axes, hal: torch.Tensor, y: torch.Tensor, auroc: float, removed: Rate, kept: Rate,
+                   paper: tuple[float, float], title: str = "") -> None:
+    """The ROC curve of Hal (hallucinations removed against in-support samples removed), with
+    our operating point (95% removed) and the paper's (removed, kept) as a star."""
+    fpr, tpr, _ = roc(hal, y)
+    ax.plot(fpr, tpr, color=COLORS["model"], lw=1.5, label=f"Hal, AUROC {auroc:.3f}")
+    ax.plot([0, 1], [0, 1], color=COLORS["grey"], lw=0.8, ls=":", label="chance")
+    ax.scatter(1 - kept.rate, removed.rate, color=COLORS["model"], zorder=3, label="ours: 95% removed")
+    ax.scatter(1 - paper[1], paper[0], marker="*", s=120, color="black", zorder=3, label="paper")
+    ax.set(xlabel="in-support samples removed (1 - kept)", ylabel="hallucinations removed", title=title,
+           aspect="equal", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def window_sweep(sweep: dict[tuple[int, int], float], length: int, paper_window: tuple[int, int]) -> plt.Figure:
+    """AUROC of windows of `length` steps by their start t1 (left), and of windows ending at
+    t = 0 by their length (right), with the paper's window as a dashed line."""
+    position = [(w[0], a) for w, a in sweep.items() if w[1] - w[0] == length - 1]
+    lengths = sorted((w[1] + 1, a) for w, a in sweep.items() if w[0] == 0)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+    axes[0].plot(*zip(*position, strict=True), "o-", color=COLORS["model"])
+    axes[0].set(xscale="symlog", xlabel=f"window start t1 ({length} steps: t1 .. t1 + {length - 1})",
+                ylabel="AUROC", title="where")
+    axes[1].plot(*zip(*lengths, strict=True), "o-", color=COLORS["model"])
+    axes[1].set(xscale="log", xlabel="window length (steps t = 0 .. L - 1)", title="how long")
+    for ax in axes:
+        ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=0.8)
+        ax.axhline(sweep[paper_window], color="black", ls="--", lw=0.8,
+                   label=f"paper's window (t = {paper_window[1]}..{paper_window[0]})")
+        ax.set_ylim(0.3, 1)
+        ax.legend(loc="lower left")
+    return fig
+
+
+def x0_hat_image_strips(x0_hat: torch.Tensor, times: list[int], picks: list[int], labels: list[str],
+                        hal: torch.Tensor, window: tuple[int, int]) -> plt.Figure:
+    """One row per picked sample: its x0_hat image at each of `times` (x0_hat: (len(times), n,
+    1, H, W)), columns inside the Hal window [t_lo, t_hi] framed in red; each row says the
+    sample's label and Hal."""
+    fig, axes = plt.subplots(len(picks), len(times), figsize=(1.1 * len(times), 1.25 * len(picks)), squeeze=False)
+    for r, i in enumerate(picks):
+        for c, t in enumerate(times):
+            ax = axes[r, c]
+            ax.imshow(x0_hat[c, i, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            inside = window[0] <= t <= window[1]
+            if r == 0:
+                ax.set_title(f"t = {t}", fontsize=8, color=COLORS["hal"] if inside else "black")
+            if inside:
+                for side in ax.spines.values():
+                    side.set_edgecolor(COLORS["hal"])
+                    side.set_linewidth(2)
+        axes[r, 0].set_ylabel(f"{labels[i]}\nHal {float(hal[i]):.2e}", fontsize=7,
+                              color=COLORS["hal"] if labels[i] == "hallucinated" else "black")
+    fig.suptitle("x0_hat during sampling; red frames: the Hal window", fontsize=10)
+    return fig

@@ -1,0 +1,116 @@
+"""The chapters' figure helpers draw what they are given (axes, lines, labels), on small
+synthetic inputs; and the detection summaries agree with the functions they wrap."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mi_lib import mixture_preset  # noqa: E402
+from mi_lib.collapse_plots import digit_tiles, fid_curves, filter_curves, per_filter, scatter_row, series  # noqa: E402
+from mi_lib.detection import (  # noqa: E402
+    auroc,
+    auroc_interval,
+    detection_rates,
+    operating_point,
+    threshold_for_kept,
+    threshold_for_removed,
+)
+from mi_lib.detection_plots import (  # noqa: E402
+    first_of_each,
+    hal_against_distance,
+    hal_histograms,
+    roc_with_paper,
+    window_sweep,
+    x0_hat_image_strips,
+    x0_hat_paths_1d,
+    x0_hat_paths_2d,
+)
+
+
+@pytest.fixture()
+def scores():
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(400, generator=g) < 0.2
+    hal = torch.rand(400, generator=g).double() + 0.8 * y
+    return hal, y
+
+
+def test_operating_point_equals_its_parts(scores):
+    hal, y = scores
+    op = operating_point(hal, y, removed=0.95, kept=0.9)
+    thr = threshold_for_removed(hal, y, 0.95)
+    assert op["threshold"] == thr and (op["removed"], op["kept"]) == detection_rates(hal, y, thr)
+    assert (op["removed_at_kept"], op["kept_at_kept"]) == detection_rates(hal, y, threshold_for_kept(hal, y, 0.9))
+    assert op["auroc"] == auroc(hal, y)
+
+
+def test_auroc_interval_is_the_percentile_bootstrap(scores):
+    hal, y = scores
+    lo, hi = auroc_interval(hal, y, n_boot=200, seed=3)
+    gen = np.random.default_rng(3)
+    boot = []
+    for _ in range(200):
+        idx = torch.from_numpy(gen.integers(0, len(hal), len(hal)))
+        boot.append(auroc(hal[idx], y[idx]))
+    assert (lo, hi) == tuple(np.percentile(boot, [2.5, 97.5]))
+    assert lo < auroc(hal, y) < hi
+    with pytest.raises(ValueError, match="level"):
+        auroc_interval(hal, y, level=1.0)
+    with pytest.raises(ValueError, match="n_boot"):
+        auroc_interval(hal, y, n_boot=0)
+
+
+def test_detection_figures_draw_what_they_are_given(scores):
+    hal, y = scores
+    assert first_of_each(torch.tensor([True, False, False, True]), 1) == ([1], [0])
+    traj = torch.randn(400, 8, 1)
+    labels = torch.tensor([False, True] * 4)
+    fig = x0_hat_paths_1d(traj, labels, mixture_preset("1d_three"), (0, 14))
+    assert len(fig.axes[0].lines) == 6 + 3 and fig.axes[1].get_title() == "last 60 steps"
+    fig = x0_hat_paths_2d(torch.randn(40, 8, 2), torch.randn(8, 2), labels, mixture_preset("2d_grid"), last=30)
+    assert len(fig.axes) == 6
+    fig, axes = plt.subplots(1, 3)
+    hal_histograms(axes[0], hal, y, "t", threshold=0.9)
+    assert len(axes[0].patches) == 2 * 49 and axes[0].lines[0].get_xdata()[0] == pytest.approx(np.log10(0.9))
+    binned = hal_against_distance(axes[1], torch.rand(400) * 12, hal, y, "d", [0, 3, 6, 8, 15])
+    assert [b[:2] for b in binned] == [(0, 3), (3, 6), (6, 8), (8, 15)] and sum(len(b[2]) for b in binned) == 400
+    op = operating_point(hal, y)
+    roc_with_paper(axes[2], hal, y, op["auroc"], op["removed"], op["kept"], (0.95, 0.98))
+    assert axes[2].get_legend_handles_labels()[1][0] == f"Hal, AUROC {op['auroc']:.3f}"
+    sweep = {(a, a + 14): 0.6 for a in (0, 5, 15)} | {(0, n - 1): 0.7 for n in (2, 3, 30)}
+    fig = window_sweep(sweep, 15, (0, 14))
+    assert len(fig.axes[0].lines[0].get_xdata()) == 3 and len(fig.axes[1].lines[0].get_xdata()) == 4
+    fig = x0_hat_image_strips(torch.zeros(3, 4, 1, 8, 8), [900, 800, 0], [0, 2], ["hallucinated"] * 4,
+                              torch.ones(4), (700, 850))
+    assert len(fig.axes) == 6 and fig.axes[1].get_title() == "t = 800"
+    plt.close("all")
+
+
+def test_collapse_figures_read_the_runs():
+    mix = mixture_preset("2d_grid")
+    gens = 3
+    metrics = {f: [{"drawn_hallucinated": 0.1 * g, "kept_hallucinated": 0.05 * g, "drawn_mode_evenness": 0.9}
+                   for g in range(gens)] for f in ("none", "random", "hal")}
+    samples = {f: [mix.sample(50, torch.Generator().manual_seed(g)) for g in range(gens)] for f in metrics}
+
+    class Rec:
+        generations = gens
+
+    run = {"metrics": metrics, "samples": samples, "recipe": Rec}
+    assert series(run, "hal", "kept_hallucinated").tolist() == pytest.approx([0, 0.05, 0.1])
+    assert per_filter({"none": [1], "random": [2], "hal": [3]}, 0) == "1 / 2 / 3"
+    fig = filter_curves(run)
+    assert len(fig.axes[0].lines) == 6 and len(fig.axes[1].lines) == 3
+    fig, axes = plt.subplots(1, gens)
+    scatter_row(axes, run, "none", mix)
+    assert axes[2].get_title().startswith("generation 2")
+    digits = {"samples": {f: [torch.zeros(16, 64)] * gens for f in metrics}, "recipe": Rec}
+    assert len(digit_tiles(digits).axes) == 2 * gens
+    fig = fid_curves({"none": np.array([1.0, 2.0, 3.0])}, floor=0.5)
+    assert fig.axes[0].lines[-1].get_ydata()[0] == 0.5
+    plt.close("all")
