@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
+# Compact cells, so that a results table fits the page's text column.
+STYLE = ("<style>.mi-table{font-size:0.8em;width:auto;max-width:100%}"
+         ".mi-table th,.mi-table td{padding:0.2em 0.45em;vertical-align:top}</style>")
+
+
 @dataclass(frozen=True)
 class Table:
     """A header and rows of cells, shown as HTML, Markdown or plain text."""
@@ -24,7 +29,7 @@ class Table:
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows
         )
-        return f'<table class="table mi-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        return f'{STYLE}<table class="table mi-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     def _repr_markdown_(self) -> str:
         lines = ["| " + " | ".join(self.header) + " |", "|" + " --- |" * len(self.header)]

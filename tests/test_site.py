@@ -92,31 +92,74 @@ def _open(browser, server, page_path: str):
     return page, outside
 
 
+def page_problems(page, outside: list[str]) -> list[str]:
+    """What a reader would see wrong on an opened page: Markdown table pipes, progress bars,
+    tracebacks, errors or warnings in outputs, images that did not load, untypeset TeX or
+    MathJax fetched from the network, results tables that are not tables or overflow."""
+    problems = []
+    main = page.inner_text("main")
+    if PIPES.search(main):
+        problems.append("raw Markdown table pipes on the page")
+    outputs = "\n".join(page.locator(".cell_output").all_inner_texts())
+    if BAR.search(outputs):
+        problems.append(f"progress-bar text: {BAR.search(outputs).group(0)!r}")
+    for word in ("Traceback", "Error", "Warning"):
+        if re.search(rf"\b\w*{word}\b", outputs):
+            problems.append(f"{word!r} in an output")
+    if page.locator(".output.stderr").count():
+        problems.append("stderr output on the page")
+    broken = page.evaluate("() => [...document.images].filter(i => !i.naturalWidth).map(i => i.src)")
+    if broken:
+        problems.append(f"images that did not load: {broken}")
+    if "\\(" in main or "\\[" in page.inner_text("body"):
+        problems.append("raw TeX on the page")
+    if page.locator("mjx-container").count() == 0:
+        problems.append("no typeset math")
+    if [u for u in outside if "mathjax" in u.lower()]:
+        problems.append("MathJax from the network")
+    for t in page.locator("table.mi-table").all():
+        if t.locator("th").count() < 2 or t.locator("td").count() < 2:
+            problems.append("a results table without header or cells")
+        width, room = t.evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
+        if width > room + 1:
+            problems.append(f"a results table is wider than the page ({width} > {room} px)")
+    return problems
+
+
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page_reads_right_offline(site, server, browser, page_path):
     page, outside = _open(browser, server, page_path)
     try:
-        main = page.inner_text("main")
         name = page_path.split("/")[-1]
         page.screenshot(path=str(_shots(site) / f"{name}.png"), full_page=True)
-        # Tables are tables, not runs of Markdown pipes.
-        assert not PIPES.search(main), f"{name}: raw Markdown table pipes on the page"
-        # No progress bars, tracebacks, errors or warnings in the cells' outputs.
-        outputs = "\n".join(page.locator(".cell_output").all_inner_texts())
-        assert not BAR.search(outputs), f"{name}: progress-bar text: {BAR.search(outputs).group(0)!r}"
-        for word in ("Traceback", "Error", "Warning"):
-            assert not re.search(rf"\b\w*{word}\b", outputs), f"{name}: {word!r} in an output"
-        assert page.locator(".output.stderr").count() == 0, f"{name}: stderr output on the page"
-        # Every image loaded.
-        broken = page.evaluate("() => [...document.images].filter(i => !i.naturalWidth).map(i => i.src)")
-        assert not broken, f"{name}: images that did not load: {broken}"
-        # Math typeset by the MathJax the site serves itself.
-        assert "\\(" not in main and "\\[" not in page.inner_text("body"), f"{name}: raw TeX on the page"
-        assert page.locator("mjx-container").count() > 0, f"{name}: no typeset math"
-        assert not [u for u in outside if "mathjax" in u.lower()], f"{name}: MathJax from the network"
-        # Results tables, where a page has them, are real tables.
-        for t in page.locator("table.mi-table").all():
-            assert t.locator("th").count() >= 2 and t.locator("td").count() >= 2
+        # Close-ups for people to look at: the first results table and the first displayed formula.
+        for what, selector in (("table", "table.mi-table"), ("math", "mjx-container[display='true']")):
+            if page.locator(selector).count():
+                page.locator(selector).first.screenshot(path=str(_shots(site) / f"{name}-{what}.png"))
+        assert page_problems(page, outside) == [], name
+    finally:
+        page.close()
+
+
+def test_page_problems_catches_each_defect(site, server, browser, tmp_path):
+    """The checks themselves: a copy of a built chapter page, spoiled the ways pages were
+    spoiled before (pipes, a progress bar, a warning, a broken image, MathJax from a CDN)."""
+    page, outside = _open(browser, server, "book/diffusion")
+    try:
+        assert page_problems(page, outside) == []
+        page.evaluate("""() => {
+            const out = document.querySelector('.cell_output');
+            out.insertAdjacentHTML('beforeend', '<p>| a | b |\\n| --- | --- |</p>'
+                + '<pre>sampling: 100%|##########| 8000/8000 [01:13<00:00, 108.2it/s]</pre>'
+                + '<pre>UserWarning: something</pre><img src="missing.png">'
+                + '<p>raw \\\\(\\\\sigma\\\\) left</p>');
+            document.querySelectorAll('mjx-container').forEach(m => m.remove());
+        }""")
+        page.wait_for_timeout(500)
+        found = " | ".join(page_problems(page, outside + ["https://cdn.example/mathjax/tex-chtml.js"]))
+        for defect in ("pipes", "progress-bar", "'Warning'", "did not load", "raw TeX", "no typeset math",
+                       "MathJax from the network"):
+            assert defect in found, (defect, found)
     finally:
         page.close()
 
@@ -137,6 +180,9 @@ def test_chapter_has_its_colab_link_and_exercises(site, server, browser, page_pa
         first.locator(".admonition-title").click()
         page.wait_for_timeout(300)
         assert first.locator(".admonition-title ~ *").first.is_visible()
+        name = page_path.split("/")[-1]
+        page.locator(".exercise").first.screenshot(path=str(_shots(site) / f"{name}-exercise.png"))
+        first.screenshot(path=str(_shots(site) / f"{name}-solution.png"))
     finally:
         page.close()
 

@@ -9,7 +9,7 @@ from mi_lib.tables import table
 def test_table_renders_html_with_escaped_cells():
     t = table(["a", "b <c>"], [[1, "x & y"], [2.5, "z"]])
     h = t._repr_html_()
-    assert h.startswith("<table") and h.count("<tr>") == 3 and "<th>b &lt;c&gt;</th>" in h
+    assert "<table" in h and h.count("<tr>") == 3 and "<th>b &lt;c&gt;</th>" in h
     assert "<td>x &amp; y</td>" in h and "|" not in h
 
 
