@@ -40,11 +40,11 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
 
 
 def progress_bar(iterable=None, *, desc: str, progress: bool = True, **kwargs):
-    """A tqdm.auto bar, or a silent one when `progress` is False. The bar is never forced on:
-    when shown it follows tqdm's environment settings, so TQDM_DISABLE=1 (set by the book's
-    build) keeps progress bars out of the rendered pages."""
+    """A tqdm.auto bar, silent when `progress` is False or the environment sets TQDM_DISABLE
+    (the book's build does, so no bar reaches the rendered pages). The variable is read here,
+    at each call, because tqdm's notebook bar ignores it."""
     from tqdm.auto import tqdm
 
-    if not progress:
+    if not progress or os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes"):
         kwargs["disable"] = True
     return tqdm(iterable, desc=desc, **kwargs)

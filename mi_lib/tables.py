@@ -11,7 +11,6 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
 # Compact cells, so that a results table fits the page's text column.
 STYLE = ("<style>.mi-table{font-size:0.8em;width:auto;max-width:100%}"
          ".mi-table th,.mi-table td{padding:0.2em 0.45em;vertical-align:top}</style>")

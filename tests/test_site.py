@@ -117,6 +117,11 @@ def page_problems(page, outside: list[str]) -> list[str]:
         problems.append("no typeset math")
     if [u for u in outside if "mathjax" in u.lower()]:
         problems.append("MathJax from the network")
+    if outside:
+        problems.append(f"requests that leave this machine (the book must read offline): {sorted(set(outside))}")
+    state = "\n".join(page.locator('script[type="application/vnd.jupyter.widget-state+json"]').all_inner_texts())
+    if "ProgressModel" in state:
+        problems.append("a progress-bar widget embedded in the page")
     for t in page.locator("table.mi-table").all():
         if t.locator("th").count() < 2 or t.locator("td").count() < 2:
             problems.append("a results table without header or cells")
@@ -157,8 +162,10 @@ def test_page_problems_catches_each_defect(site, server, browser, tmp_path):
         }""")
         page.wait_for_timeout(500)
         found = " | ".join(page_problems(page, outside + ["https://cdn.example/mathjax/tex-chtml.js"]))
-        for defect in ("pipes", "progress-bar", "'Warning'", "did not load", "raw TeX", "no typeset math",
-                       "MathJax from the network"):
+        page.evaluate("""() => document.body.insertAdjacentHTML('beforeend', '<script type='
+            + '"application/vnd.jupyter.widget-state+json">{"_model_name": "FloatProgressModel"}</script>')""")
+        for defect in ("pipes", "progress-bar text", "'Warning'", "did not load", "raw TeX", "no typeset math",
+                       "MathJax from the network", "leave this machine", "progress-bar widget"):
             assert defect in found, (defect, found)
     finally:
         page.close()
