@@ -119,7 +119,7 @@ def page_problems(page, outside: list[str]) -> list[str]:
         problems.append("MathJax from the network")
     if outside:
         problems.append(f"requests that leave this machine (the book must read offline): {sorted(set(outside))}")
-    state = "\n".join(page.locator('script[type="application/vnd.jupyter.widget-state+json"]').all_inner_texts())
+    state = page.evaluate("() => [...document.querySelectorAll('script')].map(s => s.textContent).join()")
     if "ProgressModel" in state:
         problems.append("a progress-bar widget embedded in the page")
     for t in page.locator("table.mi-table").all():
@@ -148,7 +148,7 @@ def test_page_reads_right_offline(site, server, browser, page_path):
 
 def test_page_problems_catches_each_defect(site, server, browser, tmp_path):
     """The checks themselves: a copy of a built chapter page, spoiled the ways pages were
-    spoiled before (pipes, a progress bar, a warning, a broken image, MathJax from a CDN)."""
+    spoiled before (pipes, progress bars, a warning, a broken image, raw TeX, a CDN)."""
     page, outside = _open(browser, server, "book/diffusion")
     try:
         assert page_problems(page, outside) == []
@@ -161,9 +161,9 @@ def test_page_problems_catches_each_defect(site, server, browser, tmp_path):
             document.querySelectorAll('mjx-container').forEach(m => m.remove());
         }""")
         page.wait_for_timeout(500)
-        found = " | ".join(page_problems(page, outside + ["https://cdn.example/mathjax/tex-chtml.js"]))
         page.evaluate("""() => document.body.insertAdjacentHTML('beforeend', '<script type='
             + '"application/vnd.jupyter.widget-state+json">{"_model_name": "FloatProgressModel"}</script>')""")
+        found = " | ".join(page_problems(page, outside + ["https://cdn.example/mathjax/tex-chtml.js"]))
         for defect in ("pipes", "progress-bar text", "'Warning'", "did not load", "raw TeX", "no typeset math",
                        "MathJax from the network", "leave this machine", "progress-bar widget"):
             assert defect in found, (defect, found)
