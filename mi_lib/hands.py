@@ -166,51 +166,102 @@ def _capsules(angles: np.ndarray, kinds: np.ndarray, bends: np.ndarray, stretch:
     return starts.reshape(n, 21, 2), ends.reshape(n, 21, 2), radii.reshape(n, 21)
 
 
-def _signed_distance(
-    x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor, r: torch.Tensor
-) -> torch.Tensor:
-    """Signed distance (palm radii) from points (x, y) (n, P) in the hand's frame to the union
-    of the palm and the capsules a -> b of radius r (n, K): negative inside."""
+def _palm_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Signed distance (palm radii, negative inside) from points (x, y) in the hand's frame to
+    the palm, a box of PALM's half-sizes with rounded corners."""
     hw, hh, rc = PALM
     qx, qy = x.abs() - (hw - rc), y.abs() - (hh - rc)
-    sd = torch.hypot(qx.clamp(min=0), qy.clamp(min=0)) + torch.maximum(qx, qy).clamp(max=0) - rc
-    for k in range(a.shape[1]):
-        if not torch.isfinite(r[:, k]).any():
-            continue
-        ax, ay, bx, by = (v[:, k, None] for v in (a[..., 0], a[..., 1], b[..., 0], b[..., 1]))
-        ex, ey = bx - ax, by - ay
-        px, py = x - ax, y - ay
-        h = ((px * ex + py * ey) / (ex * ex + ey * ey)).clamp(0, 1)
-        sd = torch.minimum(sd, torch.hypot(px - h * ex, py - h * ey) - r[:, k, None])
-    return sd
+    return torch.hypot(qx.clamp(min=0), qy.clamp(min=0)) + torch.maximum(qx, qy).clamp(max=0) - rc
 
 
-def _draw(size: int, u: np.ndarray, a: np.ndarray, b: np.ndarray, r: np.ndarray, chunk: int = 256) -> torch.Tensor:
+def _capsule_distance(x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor, r: torch.Tensor):
+    """Signed distance from points (x, y) (n, P) to the capsules a -> b (n, 2) of radius r (n,)."""
+    ex, ey = b[:, 0, None] - a[:, 0, None], b[:, 1, None] - a[:, 1, None]
+    px, py = x - a[:, 0, None], y - a[:, 1, None]
+    h = ((px * ex + py * ey) / (ex * ex + ey * ey)).clamp(0, 1)
+    return torch.hypot(px - h * ex, py - h * ey) - r[:, None]
+
+
+class _Pose(NamedTuple):
+    """Where each of n hands sits in the image, each field (n, 1): left (1.0 for a left hand),
+    the rotation's cos and sin, scale (pixels per palm radius), centre column and row."""
+
+    left: torch.Tensor
+    cos: torch.Tensor
+    sin: torch.Tensor
+    scale: torch.Tensor
+    col: torch.Tensor
+    row: torch.Tensor
+
+    def to_hand(self, row: torch.Tensor, col: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixel positions (row, col) -> the hand's frame (x, y), mirrored for a left hand."""
+        dc, dr = torch.where(self.left > 0, size - col, col) - self.col, row - self.row
+        return (self.cos * dc + self.sin * dr) / self.scale, (self.sin * dc - self.cos * dr) / self.scale
+
+    def to_pixels(self, x: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The hand's frame (x, y) -> pixel positions (row, col): the inverse of to_hand."""
+        col = self.col + self.scale * (self.cos * x + self.sin * y)
+        return self.row + self.scale * (self.sin * x - self.cos * y), torch.where(self.left > 0, size - col, col)
+
+
+def _window(pose: _Pose, a: torch.Tensor, b: torch.Tensor, r: torch.Tensor, size: int, w: int) -> torch.Tensor:
+    """Flat indices (n, w * w) of the w x w pixels around each capsule a -> b (n, 2) of radius
+    r (n,): all pixels within a pixel of it, when w spans the capsule plus 3 pixels."""
+    rows, cols = pose.to_pixels(torch.stack([a[:, 0], b[:, 0]], 1), torch.stack([a[:, 1], b[:, 1]], 1), size)
+    margin = r[:, None] * pose.scale + 1
+    top = (rows.amin(1, keepdim=True) - margin).floor().clamp(0, size - w).long()
+    left = (cols.amin(1, keepdim=True) - margin).floor().clamp(0, size - w).long()
+    offset = torch.arange(w)
+    return ((top + offset)[:, :, None] * size + (left + offset)[:, None, :]).reshape(len(a), -1)
+
+
+def _draw(
+    size: int, u: np.ndarray, a: np.ndarray, b: np.ndarray, r: np.ndarray, chunk: int = 256, w: int | None = None
+) -> torch.Tensor:
     """Render hands (N, S, S) in [-1, 1] from their capsules and per-hand uniforms u: each
     pixel centre is taken into the hand's frame (mirrored for a left hand), the hand's signed
-    distance there clamped over one pixel gives its coverage, and the covered part takes the
-    hand's shaded tone."""
-    left = u[:, 10] < 0.5
+    distance there (the least over the palm and the capsules) clamped over one pixel gives its
+    coverage, and the covered part takes the hand's shaded tone. A capsule is measured only on
+    the w x w pixels around it (by default just enough for the longest one): farther ones are
+    not covered by it whatever it measures; w = size measures every capsule everywhere."""
     theta = np.deg2rad(ROTATION * (2 * u[:, 11] - 1))
     scale = PALM_FRACTION * size * (0.9 + 0.2 * u[:, 12])  # pixels per palm radius
     shift = SHIFT * size * (2 * u[:, 13:15] - 1)
     centre = size / 2 + shift + 0.95 * scale[:, None] * np.stack([-np.sin(theta), np.cos(theta)], axis=1)
-    tone = -0.6 + 0.6 * u[:, 15]
-    per_hand = torch.from_numpy(np.stack([left, np.cos(theta), np.sin(theta), scale, *centre.T, tone], 1))
+    poses = torch.from_numpy(np.stack([u[:, 10] < 0.5, np.cos(theta), np.sin(theta), scale, *centre.T], 1)).float()
+    tone = torch.from_numpy(-0.6 + 0.6 * u[:, 15:16]).float()
     a, b, r = (torch.from_numpy(v).float() for v in (a, b, r))
-    row, col = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
-    row, col = row.reshape(1, -1), col.reshape(1, -1)
+    longest = max(max(lengths) * 1.05 + 2 * max(radii) for lengths, radii, _ in SEGMENTS.values())
+    w = min(size, math.ceil(longest * PALM_FRACTION * size * 1.1) + 3) if w is None else w
+    row, col = (v.reshape(1, -1) + 0.5 for v in torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"))
     out = []
     for lo in range(0, len(u), chunk):
-        is_left, cos, sin, s, cc, cr, tone_ = (v[:, None] for v in per_hand[lo : lo + chunk].float().T)
-        dc = torch.where(is_left > 0, size - col, col) - cc
-        dr = row - cr
-        x, y = (cos * dc + sin * dr) / s, (sin * dc - cos * dr) / s
-        sd = _signed_distance(x, y, a[lo : lo + chunk], b[lo : lo + chunk], r[lo : lo + chunk])
-        cover = (0.5 - sd * s).clamp(0, 1)
-        shade = tone_ + 0.25 * ((-sd / 0.3).clamp(0, 1) - 0.5) + 0.02 * (x + y)
+        pose = _Pose(*(v[:, None] for v in poses[lo : lo + chunk].T))
+        x, y = pose.to_hand(row, col, size)
+        sd = _palm_distance(x, y)
+        for k in range(a.shape[1]):
+            ak, bk, rk = a[lo : lo + chunk, k], b[lo : lo + chunk, k], r[lo : lo + chunk, k]
+            if not torch.isfinite(rk).any():
+                continue
+            idx = _window(pose, ak, bk, rk.clamp(min=0), size, w)
+            xw, yw = pose.to_hand(idx // size + 0.5, idx % size + 0.5, size)
+            sd.scatter_reduce_(1, idx, _capsule_distance(xw, yw, ak, bk, rk), reduce="amin")
+        cover = (0.5 - sd * pose.scale).clamp(0, 1)
+        shade = tone[lo : lo + chunk] + 0.25 * ((-sd / 0.3).clamp(0, 1) - 0.5) + 0.02 * (x + y)
         out.append(1 - cover * (1 - shade.clamp(-1, 1)))
     return torch.cat(out).reshape(-1, size, size)
+
+
+def _geometry(n: int, seed: int, poses: str, n_fingers: int, hands: str):
+    """The random draws of n hands: uniforms u (N, N_UNIFORMS), digit angles and kinds (N, 7),
+    pose (N,), and their capsules (a, b, r) (see _capsules)."""
+    u = np.random.default_rng([seed, 0]).random((n, N_UNIFORMS))
+    if hands != "both":
+        u[:, 10] = 0.25 if hands == "left" else 0.75
+    angles, kinds, pose = _layout(u, poses, n_fingers)
+    angles = angles + JITTER * (2 * u[:, 17:24] - 1)
+    bends = 4.0 * (2 * u[:, 24:38] - 1).reshape(n, 7, 2)
+    return u, angles, kinds, pose, _capsules(angles, kinds, bends, stretch=0.95 + 0.1 * u[:, 16])
 
 
 def render_hands(
@@ -236,13 +287,7 @@ def render_hands(
     _check_non_negative("blur", blur)
     _check_non_negative("noise", noise)
     check_choice("hands", hands, HANDS)
-    u = np.random.default_rng([seed, 0]).random((n, N_UNIFORMS))
-    if hands != "both":
-        u[:, 10] = 0.25 if hands == "left" else 0.75
-    angles, kinds, pose = _layout(u, poses, n_fingers)
-    angles = angles + JITTER * (2 * u[:, 17:24] - 1)
-    bends = 4.0 * (2 * u[:, 24:38] - 1).reshape(n, 7, 2)
-    a, b, r = _capsules(angles, kinds, bends, stretch=0.95 + 0.1 * u[:, 16])
+    u, angles, kinds, pose, (a, b, r) = _geometry(n, seed, poses, n_fingers, hands)
     images = _draw(size, u, a, b, r).numpy()
     if blur > 0:
         images = ndimage.gaussian_filter(images, sigma=(0, blur, blur), mode="nearest")

@@ -8,7 +8,19 @@ from PIL import Image
 
 import mi_lib.hands
 from mi_lib.fingers import N_CLASSES, READ_AS, count_fingers, counter_confusion, read_hand
-from mi_lib.hands import DIGITS, JITTER, POSES, SIDE_STATES, SLOTS, hands_dataset, load_11k_hands, render_hands
+from mi_lib.hands import (
+    DIGITS,
+    JITTER,
+    POSES,
+    RING_RADIUS,
+    SIDE_STATES,
+    SLOTS,
+    _draw,
+    _geometry,
+    hands_dataset,
+    load_11k_hands,
+    render_hands,
+)
 
 MODES = {d: sorted({SLOTS[s] for s in SIDE_STATES.get(d, (3,))}) for d in DIGITS}  # two per digit, one for middle
 
@@ -43,6 +55,23 @@ def test_shapes_ranges_and_white_background(data):
     assert data.n_fingers.eq(5).all() and data.pose.ge(0).all() and data.angles[:, 5:].isnan().all()
     big = render_hands(8, seed=0, size=128)
     assert big.images.shape == (8, 1, 128, 128) and torch.equal(big.angles.nan_to_num(), data.angles[:8].nan_to_num())
+
+
+@pytest.mark.parametrize(("size", "n_fingers"), [(64, 5), (128, 7), (32, 3)])
+def test_windowed_drawing_equals_measuring_every_capsule_everywhere(size, n_fingers):
+    u, _, _, _, (a, b, r) = _geometry(40, 5, "gapped", n_fingers, "both")
+    assert torch.equal(_draw(size, u, a, b, r), _draw(size, u, a, b, r, w=size))
+
+
+def test_digits_pass_through_their_slots():
+    _, angles, kinds, _, (a, b, r) = _geometry(200, 0, "gapped", 7, "both")
+    # the first segment of each digit, extended, passes through the point at its angle and 2 palm radii
+    phi = np.deg2rad(angles)
+    slot = RING_RADIUS * np.stack([np.sin(phi), np.cos(phi)], -1)
+    start, end = a.reshape(200, 7, 3, 2)[:, :, 0], b.reshape(200, 7, 3, 2)[:, :, 0]
+    e = (end - start) / np.linalg.norm(end - start, axis=-1, keepdims=True)
+    off_line = np.abs(e[..., 0] * (slot - start)[..., 1] - e[..., 1] * (slot - start)[..., 0])
+    assert off_line.max() < 1e-9 and (kinds >= 0).all() and np.isfinite(r).all()
 
 
 def test_every_training_image_reads_as_five_fingers(data):
