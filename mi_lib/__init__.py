@@ -27,7 +27,7 @@ from mi_lib.diffusion import (
     x0_hat_from_eps,
 )
 from mi_lib.fingers import FingerConfusion, FingerReading, count_fingers, counter_confusion, read_hand
-from mi_lib.hands import HandsData, hands_dataset, load_11k_hands, render_hands
+from mi_lib.hands import HandsData, hands_dataset, load_11k_hands, pose_pairs, render_hands
 from mi_lib.learned import (
     chunk_generator,
     learned_eps,
@@ -76,5 +76,5 @@ __all__ = [
     "threshold_for_removed",
     # hands data and finger counter (chapter 7)
     "FingerConfusion", "FingerReading", "HandsData", "count_fingers", "counter_confusion", "hands_dataset",
-    "load_11k_hands", "read_hand", "render_hands",
+    "load_11k_hands", "pose_pairs", "read_hand", "render_hands",
 ]

@@ -252,16 +252,33 @@ def _draw(
     return torch.cat(out).reshape(-1, size, size)
 
 
-def _geometry(n: int, seed: int, poses: str, n_fingers: int, hands: str):
-    """The random draws of n hands: uniforms u (N, N_UNIFORMS), digit angles and kinds (N, 7),
-    pose (N,), and their capsules (a, b, r) (see _capsules)."""
+def _uniforms(n: int, seed: int, hands: str = "both") -> np.ndarray:
+    """The random draws of n hands, (n, N_UNIFORMS) uniforms, row by row (so the first m rows
+    do not depend on n); hands 'right' or 'left' fixes the handedness column."""
     u = np.random.default_rng([seed, 0]).random((n, N_UNIFORMS))
     if hands != "both":
         u[:, 10] = 0.25 if hands == "left" else 0.75
+    return u
+
+
+def _geometry(u: np.ndarray, poses: str, n_fingers: int):
+    """Digit angles and kinds (N, 7), pose (N,) and capsules (a, b, r) (see _capsules) of the
+    hands drawn as u."""
     angles, kinds, pose = _layout(u, poses, n_fingers)
     angles = angles + JITTER * (2 * u[:, 17:24] - 1)
-    bends = 4.0 * (2 * u[:, 24:38] - 1).reshape(n, 7, 2)
-    return u, angles, kinds, pose, _capsules(angles, kinds, bends, stretch=0.95 + 0.1 * u[:, 16])
+    bends = 4.0 * (2 * u[:, 24:38] - 1).reshape(len(u), 7, 2)
+    return angles, kinds, pose, _capsules(angles, kinds, bends, stretch=0.95 + 0.1 * u[:, 16])
+
+
+def _hands(u: np.ndarray, size: int, poses: str = "gapped", n_fingers: int = 5) -> HandsData:
+    angles, kinds, pose, (a, b, r) = _geometry(u, poses, n_fingers)
+    return HandsData(_draw(size, u, a, b, r)[:, None], torch.from_numpy((kinds >= 0).sum(1)),
+                     torch.from_numpy(pose), torch.from_numpy(angles).float(), torch.from_numpy(u[:, 10] < 0.5))
+
+
+def _check_size(size: object) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 32:
+        raise ValueError(f"size must be an integer of at least 32 (pixels), got {size!r}")
 
 
 def render_hands(
@@ -275,8 +292,7 @@ def render_hands(
     (half each). The first m hands of a call with n > m are those of the call with m."""
     check_positive_int("n", n)
     _check_seed(seed)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 32:
-        raise ValueError(f"size must be an integer of at least 32 (pixels), got {size!r}")
+    _check_size(size)
     check_choice("poses", poses, POSE_KINDS)
     if isinstance(n_fingers, bool) or not isinstance(n_fingers, int):
         raise ValueError(f"n_fingers must be an integer from 3 to 7, got {n_fingers!r}")
@@ -287,15 +303,28 @@ def render_hands(
     _check_non_negative("blur", blur)
     _check_non_negative("noise", noise)
     check_choice("hands", hands, HANDS)
-    u, angles, kinds, pose, (a, b, r) = _geometry(n, seed, poses, n_fingers, hands)
-    images = _draw(size, u, a, b, r).numpy()
+    data = _hands(_uniforms(n, seed, hands), size, poses, n_fingers)
+    images = data.images.numpy()
     if blur > 0:
-        images = ndimage.gaussian_filter(images, sigma=(0, blur, blur), mode="nearest")
+        images = ndimage.gaussian_filter(images, sigma=(0, 0, blur, blur), mode="nearest")
     if noise > 0:
         images = images + noise * np.random.default_rng([seed, 1]).standard_normal(images.shape, dtype=np.float32)
-    images = torch.from_numpy(np.clip(images, -1, 1, dtype=np.float32))[:, None]
-    return HandsData(images, torch.from_numpy((kinds >= 0).sum(1)), torch.from_numpy(pose),
-                     torch.from_numpy(angles).float(), torch.from_numpy(u[:, 10] < 0.5))
+    return data._replace(images=torch.from_numpy(np.clip(images, -1, 1, dtype=np.float32)))
+
+
+def pose_pairs(n: int, seed: int, size: int = 64) -> tuple[HandsData, HandsData]:
+    """n pairs of training hands (first, second) that differ in one finger only: all draws the
+    same but one side's state, one step apart (the thumb, index, ring or little finger in one
+    mode in `first` and in its other mode in `second`). Their pixel average, or a model that
+    interpolates between them, shows that finger in both places or in neither."""
+    check_positive_int("n", n)
+    _check_seed(seed)
+    _check_size(size)
+    u, rng = _uniforms(n, seed), np.random.default_rng([seed, 2])
+    column, step = 2 * rng.integers(0, 2, n), rng.integers(0, 2, n)  # side: column 0 or 2 of u
+    first, second, rows = u.copy(), u.copy(), np.arange(n)
+    first[rows, column], second[rows, column] = (step + 0.5) / 3, (step + 1.5) / 3
+    return _hands(first, size), _hands(second, size)
 
 
 def hands_dataset(n: int = 5000, seed: int = 0, size: int = 64, poses: str = "gapped") -> HandsData:
@@ -309,7 +338,7 @@ def _check_11k_layout(root: Path, aspect: str) -> list[Path]:
     exist in root/Hands; a ValueError naming the problem otherwise."""
     if not root.is_dir():
         raise ValueError(f"root must be the 11k Hands folder (HandInfo.csv and Hands/), got {str(root)!r}: "
-                         "no such folder")
+                         "not a folder")
     info, folder = root / "HandInfo.csv", root / "Hands"
     if not info.is_file():
         raise ValueError(f"root {str(root)!r} has no HandInfo.csv")

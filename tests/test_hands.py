@@ -17,8 +17,10 @@ from mi_lib.hands import (
     SLOTS,
     _draw,
     _geometry,
+    _uniforms,
     hands_dataset,
     load_11k_hands,
+    pose_pairs,
     render_hands,
 )
 
@@ -59,12 +61,13 @@ def test_shapes_ranges_and_white_background(data):
 
 @pytest.mark.parametrize(("size", "n_fingers"), [(64, 5), (128, 7), (32, 3)])
 def test_windowed_drawing_equals_measuring_every_capsule_everywhere(size, n_fingers):
-    u, _, _, _, (a, b, r) = _geometry(40, 5, "gapped", n_fingers, "both")
+    u = _uniforms(40, 5)
+    _, _, _, (a, b, r) = _geometry(u, "gapped", n_fingers)
     assert torch.equal(_draw(size, u, a, b, r), _draw(size, u, a, b, r, w=size))
 
 
 def test_digits_pass_through_their_slots():
-    _, angles, kinds, _, (a, b, r) = _geometry(200, 0, "gapped", 7, "both")
+    angles, kinds, _, (a, b, r) = _geometry(_uniforms(200, 0), "gapped", 7)
     # the first segment of each digit, extended, passes through the point at its angle and 2 palm radii
     phi = np.deg2rad(angles)
     slot = RING_RADIUS * np.stack([np.sin(phi), np.cos(phi)], -1)
@@ -114,9 +117,30 @@ def test_left_hands_are_mirrored_right_hands():
     assert left.left.all() and not right.left.any() and torch.equal(left.angles.nan_to_num(), right.angles.nan_to_num())
     both = render_hands(400, seed=3)
     assert 0.4 < both.left.float().mean() < 0.6
-    # thumb on the left of a right hand: the left half holds more hand pixels in thumb-out poses
-    dark = (right.images < 0.5).float()
-    assert (dark[..., :32].sum((1, 2, 3)) > 0).all()
+    # A right hand's thumb is on the image's left (it points up and out of the palm's left side),
+    # a left hand's on the right: with the thumb out (-80 degrees) and the little finger closed
+    # (50), a hand reaches farther to the thumb's side than to the other.
+    out = torch.from_numpy((right.pose.numpy() // 3 >= 1) & (right.pose.numpy() % 3 == 0))
+    assert out.sum() >= 5
+    cols = torch.arange(64.0)
+    for d, sign in ((right, -1), (left, 1)):
+        dark = (d.images[out, 0] < 0.5).float()
+        mass = dark.sum((1, 2))
+        centre = (dark.sum(1) * cols).sum(1) / mass
+        extent = [(cols[dark[i].sum(0) > 0] - centre[i]) for i in range(len(dark))]
+        reach = torch.tensor([(sign * e).max() - (-sign * e).max() for e in extent])
+        assert (reach > 0).all()
+
+
+def test_pose_pairs_differ_in_one_finger_and_blend_into_six_or_four():
+    first, second = pose_pairs(200, seed=6)
+    moved = (first.angles[:, :5] - second.angles[:, :5]).abs() > 2 * JITTER
+    assert moved.sum(1).eq(1).all() and moved.any(0).tolist() == [True, True, False, True, True]  # never the middle
+    assert torch.equal(first.left, second.left) and first.pose.ne(second.pose).all()
+    assert count_fingers(first.images).tolist() == [5] * 200 == count_fingers(second.images).tolist()
+    assert (count_fingers(torch.minimum(first.images, second.images)) == 6).all()  # drawn in both places
+    assert (count_fingers(torch.maximum(first.images, second.images)) == 4).all()  # in neither
+    assert (count_fingers((first.images + second.images) / 2) == 6).mean() > 0.8  # the pixel average
 
 
 @pytest.mark.parametrize("k", N_CLASSES)
@@ -144,7 +168,8 @@ def _canvas():
 
 def test_counter_calls_images_without_one_hand_unreadable():
     blank = _canvas()
-    assert read_hand(blank) == (None, "no hand", (math.nan, math.nan), math.nan) or read_hand(blank).why == "no hand"
+    reading = read_hand(blank)
+    assert reading.n_fingers is None and reading.why == "no hand" and math.isnan(reading.palm_radius)
     noise = np.clip(_canvas() + 0.2 * np.random.default_rng(0).standard_normal((64, 64)), -1, 1)
     assert read_hand(noise).n_fingers is None
     assert read_hand(-_canvas()).why == "no white background"
@@ -256,8 +281,10 @@ def test_load_11k_hands_errors_before_reading_an_image(tmp_path, monkeypatch):
 
     good = _write_11k(tmp_path / "good")
     monkeypatch.setattr(mi_lib.hands.Image, "open", no_reading)
-    with pytest.raises(ValueError, match="no such folder"):
+    with pytest.raises(ValueError, match="not a folder"):
         load_11k_hands(tmp_path / "absent")
+    with pytest.raises(ValueError, match="not a folder"):
+        load_11k_hands(good / "HandInfo.csv")
     with pytest.raises(ValueError, match="aspect must be one of"):
         load_11k_hands(good, aspect="dorsal")
     with pytest.raises(ValueError, match="size must be a positive integer"):
