@@ -98,6 +98,9 @@ def _read_silhouette(ink: np.ndarray) -> FingerReading:
 
 
 def _silhouettes(images: torch.Tensor | np.ndarray, threshold: float, smooth: float) -> np.ndarray:
+    """The hand pixels (N, S, S) of images given as (N, 1, S, S), (N, S, S) or (S, S), on any device."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu()
     img = np.asarray(images, dtype=np.float32)
     if img.ndim == 2:
         img = img[None]

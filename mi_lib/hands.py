@@ -51,8 +51,10 @@ DIGITS = ("thumb", "index", "middle", "ring", "little")
 # finger's side: both closed, little spread, both spread.
 SIDE_STATES = {"thumb": (1, 0, 0), "index": (2, 2, 1), "little": (5, 6, 6), "ring": (4, 4, 5)}
 POSES = tuple((left, right) for left in range(3) for right in range(3))  # (thumb side, little side)
-# The slot each side's state leaves empty, and the digit an extra finger there is drawn as.
-EMPTY_SLOT = (((0, "thumb"), (1, "index"), (2, "index")), ((6, "little"), (5, "ring"), (4, "ring")))
+# The slot each side's state leaves empty (thumb's side, little finger's side), and the digit
+# an extra finger there is drawn as: the one that takes that slot in another pose.
+EMPTY_SLOT = ((0, 1, 2), (6, 5, 4))
+EXTRA_KIND = (("thumb", "index", "index"), ("little", "ring", "ring"))
 # Per digit: its three segments' lengths and radii (palm radii) and its curl at each joint (degrees).
 SEGMENTS = {
     "thumb": ((0.85, 0.75, 0.6), (0.26, 0.24, 0.22), -3.0),
@@ -129,9 +131,8 @@ def _layout(u: np.ndarray, poses: str, n_fingers: int) -> tuple[np.ndarray, np.n
         for col, side in zip((5, 6), sides, strict=False):
             s = (u[:, 4] >= 0.5).astype(np.int64) if side is None else np.full(n, side)
             state = np.where(s == 0, left, right)
-            slot = np.array([EMPTY_SLOT[a][b][0] for a, b in zip(s, state, strict=True)])
-            kind = np.array([DIGITS.index(EMPTY_SLOT[a][b][1]) for a, b in zip(s, state, strict=True)])
-            angles[rows, col], kinds[rows, col] = np.asarray(SLOTS)[slot], kind
+            angles[:, col] = np.asarray(SLOTS)[np.asarray(EMPTY_SLOT)[s, state]]
+            kinds[:, col] = np.vectorize(DIGITS.index)(np.asarray(EXTRA_KIND)[s, state])
     elif n_fingers < 5:  # take out 5 - n_fingers digits, the first of a random order
         gone = np.argsort(u[:, 5:10], axis=1)[:, : 5 - n_fingers]
         for g in gone.T:

@@ -80,6 +80,9 @@ def test_digits_pass_through_their_slots():
 def test_every_training_image_reads_as_five_fingers(data):
     read = count_fingers(data.images)
     assert (read == 5).mean() >= 0.99
+    assert count_fingers(data.images[:3].clone().requires_grad_()).tolist() == read[:3].tolist()
+    assert count_fingers(data.images[:3, 0].numpy()).tolist() == read[:3].tolist()  # (N, S, S) too
+    assert read_hand(data.images[0]).n_fingers == read_hand(data.images[0, 0].numpy()).n_fingers == read[0]
 
 
 def test_gapped_angles_cluster_at_their_modes_with_empty_gaps(data):
@@ -182,6 +185,12 @@ def test_counter_calls_images_without_one_hand_unreadable():
     speck = _canvas()
     speck[30:34, 30:34] = -1.0
     assert read_hand(speck).why == "no hand"
+
+
+def test_counter_needs_a_palm():
+    line = _canvas()
+    line[5:60, 30] = -1.0  # a one-pixel stroke: no palm to read fingers from
+    assert read_hand(line, smooth=0.0).why == "no palm"
 
 
 def test_counter_ignores_specks_beside_a_hand():
