@@ -33,7 +33,7 @@ import torch
 from scipy import ndimage
 
 from mi_lib.checks import check_positive_int
-from mi_lib.hands import _check_non_negative, _check_seed, render_hands
+from mi_lib.hands import _check_non_negative, _check_seed, _check_size, render_hands
 
 CIRCLES = (1.6, 1.8, 2.0)  # radii of the reading circles, in palm radii
 N_CLASSES = (3, 4, 5, 6, 7)
@@ -167,6 +167,7 @@ def counter_confusion(
     count_fingers."""
     check_positive_int("n_per_class", n_per_class)
     _check_seed(seed)
+    _check_size(size)
     _check_non_negative("blur", blur)
     _check_non_negative("noise", noise)
     counts = np.zeros((len(N_CLASSES), len(READ_AS)), dtype=np.int64)

@@ -41,6 +41,7 @@ def test_data_is_seeded(data):
     again = hands_dataset(1000, seed=0)
     assert again.images.numpy().tobytes() == data.images.numpy().tobytes()
     assert torch.equal(render_hands(40, seed=0).images, data.images[:40])  # the first n of a longer call
+    assert torch.equal(render_hands(300, seed=0).images, data.images[:300])  # drawn in other chunks
     assert not torch.equal(render_hands(40, seed=1).images, data.images[:40])
     noisy = render_hands(20, seed=4, blur=0.8, noise=0.1)
     assert torch.equal(noisy.images, render_hands(20, seed=4, blur=0.8, noise=0.1).images)
@@ -57,6 +58,7 @@ def test_shapes_ranges_and_white_background(data):
     assert data.n_fingers.eq(5).all() and data.pose.ge(0).all() and data.angles[:, 5:].isnan().all()
     big = render_hands(8, seed=0, size=128)
     assert big.images.shape == (8, 1, 128, 128) and torch.equal(big.angles.nan_to_num(), data.angles[:8].nan_to_num())
+    assert count_fingers(big.images).tolist() == [5] * 8
 
 
 @pytest.mark.parametrize(("size", "n_fingers"), [(64, 5), (128, 7), (32, 3)])
@@ -239,6 +241,10 @@ def test_bad_counter_input():
         counter_confusion(0)
     with pytest.raises(ValueError, match="blur must be a finite number >= 0"):
         counter_confusion(1, blur=float("inf"))
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        counter_confusion(1, seed=-2)
+    with pytest.raises(ValueError, match="size must be an integer of at least 32"):
+        counter_confusion(1, size=16)
     with pytest.raises(ValueError, match="n must be a positive integer"):
         hands_dataset(0)
 
