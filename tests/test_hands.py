@@ -125,16 +125,13 @@ def test_left_hands_are_mirrored_right_hands():
     # A right hand's thumb is on the image's left (it points up and out of the palm's left side),
     # a left hand's on the right: with the thumb out (-80 degrees) and the little finger closed
     # (50), a hand reaches farther to the thumb's side than to the other.
-    out = torch.from_numpy((right.pose.numpy() // 3 >= 1) & (right.pose.numpy() % 3 == 0))
+    out = (right.pose // 3 >= 1) & (right.pose % 3 == 0)
     assert out.sum() >= 5
-    cols = torch.arange(64.0)
-    for d, sign in ((right, -1), (left, 1)):
-        dark = (d.images[out, 0] < 0.5).float()
-        mass = dark.sum((1, 2))
-        centre = (dark.sum(1) * cols).sum(1) / mass
-        extent = [(cols[dark[i].sum(0) > 0] - centre[i]) for i in range(len(dark))]
-        reach = torch.tensor([(sign * e).max() - (-sign * e).max() for e in extent])
-        assert (reach > 0).all()
+    for d, thumb_on_left in ((right, True), (left, False)):
+        for hand in (d.images[out, 0] < 0.5).numpy():
+            cols = np.flatnonzero(hand.any(0))
+            centre = np.average(np.arange(64), weights=hand.sum(0))
+            assert (centre - cols.min() > cols.max() - centre) == thumb_on_left
 
 
 def test_pose_pairs_differ_in_one_finger_and_blend_into_six_or_four():
