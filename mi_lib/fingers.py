@@ -1,6 +1,6 @@
 """A finger counter for images of one hand on a white background (mi_lib.hands), real or
 generated, so that a sampler's hands can be labelled: five fingers, or extra or missing ones
-(paper Sec. 4.2, Fig. 5, 20-23; the paper labelled 130 samples by hand).
+(paper Fig. 5, 20-23; the paper labelled its 130 samples by hand).
 
 How it reads a hand: the silhouette is every pixel darker than a threshold (0.5, between the
 white background and any skin tone) after a light Gaussian smoothing (which keeps a sampler's

@@ -1,4 +1,4 @@
-"""Hands (paper Sec. 4.2, Fig. 5, 20-23): a procedural stand-in for 11k Hands, with finger
+"""Hands (paper Fig. 5, 20-23): a procedural stand-in for 11k Hands, with finger
 poses in discrete modes, and a loader for the real data set where it is at hand.
 
 A hand is a palm (a rounded box) with five digits, each a chain of three capsules (round-ended
