@@ -26,6 +26,8 @@ from mi_lib.diffusion import (
     reverse_variance,
     x0_hat_from_eps,
 )
+from mi_lib.fingers import FingerConfusion, FingerReading, count_fingers, counter_confusion, read_hand
+from mi_lib.hands import HandsData, hands_dataset, load_11k_hands, pose_pairs, render_hands
 from mi_lib.learned import (
     chunk_generator,
     learned_eps,
@@ -72,4 +74,7 @@ __all__ = [
     # detection with Hal (chapter 6)
     "auroc", "detection_rates", "hal_after_the_fact", "roc", "sample_with_window_hals", "threshold_for_kept",
     "threshold_for_removed",
+    # hands data and finger counter (chapter 7)
+    "FingerConfusion", "FingerReading", "HandsData", "count_fingers", "counter_confusion", "hands_dataset",
+    "load_11k_hands", "pose_pairs", "read_hand", "render_hands",
 ]
