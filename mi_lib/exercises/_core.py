@@ -21,6 +21,11 @@ from mi_lib.metrics import Rate
 class ExerciseFailed(AssertionError):
     """An answer is missing, of the wrong type, or wrong; the message says which and why."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in place of a traceback: the message alone (the check's own code
+        would only distract, and would show the reference computation)."""
+        return [f"ExerciseFailed: {self}"]
+
 
 def _as_int(v: object) -> int:
     if isinstance(v, torch.Tensor) and v.numel() == 1 and not v.is_floating_point():
@@ -97,7 +102,6 @@ def exercise(label: str, answers: dict[str, str], inputs: tuple[str, ...] = ()):
 def check(label: str, namespace: Mapping[str, object] | None = None, /, **names: object) -> None:
     """Check the answer to exercise `label`. Pass the notebook's `globals()`, or the answers and
     inputs by name; raises ExerciseFailed with a message that says what is wrong."""
-    __tracebackhide__ = True  # IPython shows the message, not this frame
     if label not in EXERCISES:
         raise ValueError(f"label must be one of the book's exercises {sorted(EXERCISES)}, got {label!r}")
     ex = EXERCISES[label]
@@ -115,7 +119,11 @@ def check(label: str, namespace: Mapping[str, object] | None = None, /, **names:
         if name not in scope:
             raise ExerciseFailed(f"{name} is not defined: run the chapter's cells above this exercise first")
         args[name] = scope[name]
-    ex.fn(**args)
+    try:
+        ex.fn(**args)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # an answer of the wrong make
+        raise ExerciseFailed(f"the answer could not be checked ({type(exc).__name__}: {exc}); "
+                             "see what the exercise asks for") from exc
     print(f"{label}: correct")
 
 
@@ -123,31 +131,26 @@ def check(label: str, namespace: Mapping[str, object] | None = None, /, **names:
 
 
 def fail(name: str, what: str, expected: object, got: object) -> None:
-    __tracebackhide__ = True
     raise ExerciseFailed(f"{name} should be {what}: expected {expected}, got {got}")
 
 
 def expect_equal(name: str, got: object, expected: object, what: str) -> None:
-    __tracebackhide__ = True
     if got != expected:
         fail(name, what, expected, got)
 
 
 def expect_close(name: str, got: float, expected: float, what: str, rel: float = 1e-6, abs_: float = 0.0) -> None:
-    __tracebackhide__ = True
     if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_):
         fail(name, what, f"{expected:.6g}", f"{got:.6g}")
 
 
 def expect_keys(name: str, got: Mapping, keys: list, what: str) -> None:
-    __tracebackhide__ = True
     if sorted(got) != sorted(keys):
         fail(name, f"a dict with one entry per {what}", f"keys {sorted(keys)}", f"keys {sorted(got)}")
 
 
 def expect_rate(name: str, got: object, expected: Rate, what: str) -> None:
     """A Rate counted on the right samples: the same count out of the same n."""
-    __tracebackhide__ = True
     if not isinstance(got, Rate):
         fail(name, f"a Rate ({what})", "a Rate", type(got).__name__)
     if (got.count, got.n) != (expected.count, expected.n):
