@@ -25,6 +25,7 @@ Grading runs the students' code as the user who runs it: run it where that is ac
 from __future__ import annotations
 
 import csv
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,14 +66,17 @@ def run_cell(client: NotebookClient, cell: nbformat.NotebookNode, index: int) ->
 def grade_notebook(path: Path, timeout: float = 600.0) -> tuple[dict[str, str], str]:
     """Run notebook `path` and return ({label: "pass" or "fail: why"}, a note on the run: cells
     that raised outside the checks, a time-out or a dead kernel; "" when all went well)."""
-    nb = nbformat.read(path, as_version=4)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # not JSON, not a notebook: this notebook fails, the others are graded
+        return {}, f"could not read the notebook: {type(exc).__name__}: {exc}".splitlines()[0]
     present = [r.get("label") for c in nb.cells if (r := exercise_of(c))]
     results = {label: "fail: not reached (the run stopped before it)" for label in present if label in EXERCISES}
     errors: list[str] = []
     note, start = "", time.monotonic()
     client = client_for(nb, path.parent, timeout)
     try:
-        with client.setup_kernel():
+        with client.setup_kernel(stderr=subprocess.DEVNULL):  # the kernel's own start-up warnings
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -90,7 +94,7 @@ def grade_notebook(path: Path, timeout: float = 600.0) -> tuple[dict[str, str], 
                     note = f"the kernel died in cell {index}"
                     break
                 if label in EXERCISES:
-                    results[label] = "pass" if error is None else f"fail: {error.split(': ', 1)[-1]}"
+                    results[label] = "pass" if error is None else f"fail: {error.removeprefix('ExerciseFailed: ')}"
                 elif error is not None:
                     errors.append(f"cell {index} raised {error}")
     except Exception as exc:  # a kernel that cannot start, or breaks down, fails this notebook only
@@ -122,7 +126,8 @@ def grade_folder(
             log(f"grading {path}")
             results, note = grade_notebook(path, timeout)
             for label in labels(chapter):
-                row[label] = results.get(label, "fail: its check cell is missing")
+                missing = f"not graded ({note})" if note and not results else "its check cell is missing"
+                row[label] = results.get(label, f"fail: {missing}")
             if note:
                 notes.append(f"{chapter}: {note}")
         ignored = sorted(nb.name for nb in student.glob("*.ipynb") if nb.stem not in CHAPTERS)

@@ -47,7 +47,8 @@ def _closes(cell: dict) -> bool:
 def exercise_of(cell: dict) -> dict | None:
     """The {"label", "answers"} record of a check cell, or None for any other cell."""
     meta = cell.get("metadata", {})
-    return meta.get("exercise") if "check" in meta.get("tags", []) else None
+    record = meta.get("exercise") if "check" in meta.get("tags", []) else None
+    return record if isinstance(record, dict) else None
 
 
 def answer_cell(label: str, nb: dict) -> dict:

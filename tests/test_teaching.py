@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from mi_lib.exercises import CHAPTERS, EXERCISES, labels
-from mi_lib.grading import check_source, client_for, grade_notebook, run_cell
+from mi_lib.grading import check_source, client_for, grade_folder, grade_notebook, run_cell
 from mi_lib.teaching import exercise_of, student_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +130,21 @@ def test_grade_notebook_goes_on_after_errors_and_reports_a_hang(tmp_path):
     results, note = grade_notebook(path, timeout=5)
     assert note == "timed out after 5 s, in cell 1"
     assert set(results.values()) == {"fail: not reached (the run stopped before it)"}
+
+
+def test_grade_folder_reports_what_it_cannot_grade(tmp_path):
+    (tmp_path / "ada").mkdir()
+    (tmp_path / "ada" / "intro.ipynb").write_text("{not json")
+    (tmp_path / "ada" / "notes.ipynb").write_text("{}")
+    (tmp_path / "bob").mkdir()
+    (tmp_path / "bob" / "diffusion.ipynb").write_text("{not json either")
+    rows = grade_folder(tmp_path, timeout=10)
+    assert [r["student"] for r in rows] == ["ada", "bob"]
+    assert list(rows[0])[1:-3] == labels("intro") + labels("diffusion")
+    assert rows[0]["ex-intro-1d"].startswith("fail: not graded (could not read the notebook: NotJSONError")
+    assert rows[0]["ex-diffusion-step"] == "fail: no diffusion.ipynb handed in"
+    assert rows[0]["notes"].startswith("intro: could not read") and rows[0]["notes"].endswith("ignored: notes.ipynb")
+    assert rows[1]["passed"] == "0" and rows[1]["of"] == "4"
 
 
 def test_cli_writes_student_versions_and_grades_a_folder(tmp_path):
