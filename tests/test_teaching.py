@@ -9,15 +9,19 @@ kernel in the solved state for the chapter's later cells).
 
 import csv
 import json
+import math
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 
-from mi_lib.exercises import CHAPTERS, EXERCISES, labels
+from mi_lib import linear_schedule
+from mi_lib.exercises import CHAPTERS, EXERCISES, ExerciseFailed, check, labels
 from mi_lib.grading import check_source, client_for, grade_folder, grade_notebook, run_cell
 from mi_lib.teaching import exercise_of, student_version
 
@@ -108,6 +112,25 @@ def test_exercises_fail_blank_and_gamed_and_pass_solved(chapter):
             assert passed is None, f"{label}, solution: {passed}"
             done.append(label)
     assert done == labels(chapter)
+
+
+def test_check_reads_answers_by_name_and_says_what_is_wrong(capsys):
+    p_1d = math.erfc(6 / math.sqrt(2))
+    check("ex-intro-1d", {"p_1d": np.float64(p_1d)})  # a namespace, as globals() in a notebook
+    check("ex-intro-1d", p_1d=torch.tensor(p_1d, dtype=torch.float64))  # or by name
+    assert capsys.readouterr().out == "ex-intro-1d: correct\nex-intro-1d: correct\n"
+    with pytest.raises(ExerciseFailed, match=r"^p_1d should be a float, got str$"):
+        check("ex-intro-1d", p_1d="2e-9")
+    with pytest.raises(ExerciseFailed, match=r"^t_one_percent should be an int, got float$"):
+        check("ex-diffusion-signal", t_one_percent=209.0, share=0.79)
+    with pytest.raises(ExerciseFailed, match=r"^schedule is not defined: run the chapter's cells above"):
+        check("ex-diffusion-signal", t_one_percent=209, share=0.79)
+    with pytest.raises(ExerciseFailed, match=r"^the answer could not be checked \(ValueError"):
+        check("ex-scores-sigma", width_by_sigma=dict.fromkeys((0.02, 0.05, 0.1, 0.2), "wide"), exponent=2.0,
+              schedule=linear_schedule(1000))
+    with pytest.raises(ValueError, match="label must be one of the book's exercises"):
+        check("ex-nowhere", {})
+    assert issubclass(ExerciseFailed, AssertionError)
 
 
 def test_grade_notebook_goes_on_after_errors_and_reports_a_hang(tmp_path):
