@@ -17,7 +17,7 @@ its exercises not reached fail. The grade sheet has one row per student and one 
 exercise of every chapter handed in by anyone: "pass", or "fail: " and the first line of the
 check's message.
 
-    python -m mi_lib.teaching grade submissions/ --out grades.csv
+    python -m mi_lib.teaching grade submissions/ --out grades.csv [--timeout 600] [--jobs 2]
 
 Grading runs the students' code as the user who runs it: run it where that is acceptable.
 """
@@ -25,15 +25,19 @@ Grading runs the students' code as the user who runs it: run it where that is ac
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from mi_lib.checks import check_positive_int
 from mi_lib.exercises import CHAPTERS, EXERCISES, labels
 from mi_lib.teaching import exercise_of
 
@@ -105,26 +109,34 @@ def grade_notebook(path: Path, timeout: float = 600.0) -> tuple[dict[str, str], 
 
 
 def grade_folder(
-    root: Path, timeout: float = 600.0, log: Callable[[str], None] = lambda _: None
+    root: Path, timeout: float = 600.0, jobs: int = 1, log: Callable[[str], None] = lambda _: None
 ) -> list[dict[str, str]]:
-    """Grade root/STUDENT/CHAPTER.ipynb for every student folder: one row per student with
-    'student', 'passed', 'of', one column per exercise and 'notes'."""
+    """Grade root/STUDENT/CHAPTER.ipynb for every student folder, `jobs` notebooks at a time:
+    one row per student with 'student', 'passed', 'of', one column per exercise and 'notes'."""
+    check_positive_int("jobs", jobs)
     if not root.is_dir():
         raise ValueError(f"submissions must be a folder of student folders, got {str(root)!r}")
     students = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     handed_in = {nb.stem for s in students for nb in s.glob("*.ipynb")}
     chapters = [c for c in CHAPTERS if c in handed_in]
     columns = [label for c in chapters for label in labels(c)]
+    paths = [s / f"{c}.ipynb" for s in students for c in chapters if (s / f"{c}.ipynb").is_file()]
+    graded = {}
+    spawn = multiprocessing.get_context("spawn")  # fresh workers: each only drives its kernels
+    with ProcessPoolExecutor(jobs, mp_context=spawn) if jobs > 1 else nullcontext() as pool:
+        outcomes = (pool.map if pool else map)(grade_notebook, paths, [timeout] * len(paths))
+        for path, (results, note) in zip(paths, outcomes, strict=True):
+            graded[path] = results, note
+            log(f"graded {path}: {sum(r == 'pass' for r in results.values())} passed" + (f"; {note}" if note else ""))
     rows = []
     for student in students:
         row, notes = {"student": student.name}, []
         for chapter in chapters:
             path = student / f"{chapter}.ipynb"
-            if not path.is_file():
+            if path not in graded:
                 row.update({label: f"fail: no {chapter}.ipynb handed in" for label in labels(chapter)})
                 continue
-            log(f"grading {path}")
-            results, note = grade_notebook(path, timeout)
+            results, note = graded[path]
             for label in labels(chapter):
                 missing = f"not graded ({note})" if note and not results else "its check cell is missing"
                 row[label] = results.get(label, f"fail: {missing}")

@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     grade.add_argument("submissions", type=Path, help="a folder with one folder per student: STUDENT/CHAPTER.ipynb")
     grade.add_argument("--out", type=Path, required=True, help="the CSV to write (one row per student)")
     grade.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook (default 600)")
+    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1; one per core)")
     args = parser.parse_args(argv)
     if args.command == "student":
         for path in write_student_versions(args.chapters, args.out):
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from mi_lib.grading import grade_folder, write_csv
 
-        rows = grade_folder(args.submissions, timeout=args.timeout, log=print)
+        rows = grade_folder(args.submissions, timeout=args.timeout, jobs=args.jobs, log=print)
         write_csv(rows, args.out)
         print(f"wrote {args.out}: {len(rows)} students")
 

@@ -187,7 +187,7 @@ def test_cli_writes_student_versions_and_grades_a_folder(tmp_path):
                 cell["source"] = answer(cell["metadata"]["exercise"]["label"])
         (tmp_path / "subs" / student).mkdir(parents=True)
         (tmp_path / "subs" / student / "intro.ipynb").write_text(json.dumps(nb))
-    cli("grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades.csv"), "--timeout", "300")
+    cli("grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades.csv"), "--timeout", "300", "--jobs", "2")
     define = "fail: define {} (a float) in the answer cell, then run this check again"
     should = "fail: {} should be P({}) for a standard {}Gaussian z, to 6 digits: expected {}, got {}"
     assert list(csv.reader((tmp_path / "grades.csv").open())) == [
