@@ -23,7 +23,7 @@ import torch
 from mi_lib import linear_schedule
 from mi_lib.exercises import CHAPTERS, EXERCISES, ExerciseFailed, check, labels
 from mi_lib.grading import check_source, client_for, grade_folder, grade_notebook, run_cell
-from mi_lib.teaching import exercise_of, student_version
+from mi_lib.teaching import exercise_of, main, student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -168,6 +168,12 @@ def test_grade_folder_reports_what_it_cannot_grade(tmp_path):
     assert rows[0]["ex-diffusion-step"] == "fail: no diffusion.ipynb handed in"
     assert rows[0]["notes"].startswith("intro: could not read") and rows[0]["notes"].endswith("ignored: notes.ipynb")
     assert rows[1]["passed"] == "0" and rows[1]["of"] == "4"
+
+
+def test_the_older_student_command_still_works(tmp_path):
+    main([str(BOOK / "intro.ipynb"), "--out", str(tmp_path)])  # python -m mi_lib.teaching CHAPTERS --out DIR
+    assert json.loads((tmp_path / "intro.ipynb").read_text()) == student_version(
+        json.loads((BOOK / "intro.ipynb").read_text()))
 
 
 def test_cli_writes_student_versions_and_grades_a_folder(tmp_path):
