@@ -1,11 +1,21 @@
-"""Student versions of the chapters, for instructors who hand them out as assignments.
+"""Student versions of the chapters, and grading of what students hand back.
 
-Each exercise's worked solution sits between a ``{solution-start}`` and a ``{solution-end}``
-markdown cell (sphinx-exercise's gated syntax). The student version drops the solution's
-cells but keeps those tagged ``check``: they grade the answer the student writes in the empty
-cell left in its place.
+Each exercise of a chapter follows one layout (sphinx-exercise's gated syntax):
 
-    python -m mi_lib.teaching book/diffusion.ipynb book/mixture_scores.ipynb --out student/
+    ```{exercise}  with its :label:         the question, which names the answers to define
+    an optional setup code cell              the exercise's inputs, visible to the student
+    ```{solution-start} <label>              the worked solution (a dropdown in the book) ...
+    ```{solution-end}
+    a code cell tagged `check`               check("<label>", globals()), outside the dropdown
+
+The check cell's metadata records {"exercise": {"label": ..., "answers": [...]}}. The student
+version drops each solution and leaves in its place an answer cell that lists the names to
+define; the check cell that follows grades them (mi_lib.exercises recomputes the reference).
+
+    python -m mi_lib.teaching student book/*.ipynb --out student/
+    python -m mi_lib.teaching grade submissions/ --out grades.csv   (see mi_lib.grading)
+
+The first form also works without the word `student`.
 """
 
 from __future__ import annotations
@@ -13,12 +23,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 from pathlib import Path
 
-ANSWER_CELL = {
-    "cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-    "source": "# Your answer here: define the names the exercise asks for, then run the check below.\n",
-}
+from mi_lib.exercises import EXERCISES
+
+ANSWER_SOURCE = "# Define: {names}\n# then run the check below.\n"
 
 
 def _source(cell: dict) -> str:
@@ -34,19 +44,44 @@ def _closes(cell: dict) -> bool:
     return cell["cell_type"] == "markdown" and _source(cell).lstrip().startswith("```{solution-end}")
 
 
+def exercise_of(cell: dict) -> dict | None:
+    """The {"label", "answers"} record of a check cell, or None for any other cell."""
+    meta = cell.get("metadata", {})
+    record = meta.get("exercise") if "check" in meta.get("tags", []) else None
+    return record if isinstance(record, dict) else None
+
+
+def answer_cell(label: str, nb: dict) -> dict:
+    """The empty cell that replaces the solution of exercise `label`: it lists the names to
+    define, from the check cell's metadata, with their types where mi_lib.exercises knows them."""
+    record = next((r for c in nb["cells"] if (r := exercise_of(c)) and r.get("label") == label), None)
+    if record is None:
+        names = "the names the exercise asks for"
+    elif label in EXERCISES:
+        names = EXERCISES[label].define_line()
+    else:
+        names = ", ".join(record["answers"])
+    return {
+        "cell_type": "code", "execution_count": None, "outputs": [], "source": ANSWER_SOURCE.format(names=names),
+        "metadata": {"tags": ["answer"], "exercise": {"label": label, "answers": (record or {}).get("answers", [])}},
+    }
+
+
 def student_version(nb: dict) -> dict:
-    """A copy of notebook `nb` with every worked solution replaced by an answer cell, followed
-    by the solution's `check` cells. Raises ValueError on an unclosed or nested solution."""
+    """A copy of notebook `nb` with every worked solution replaced by an answer cell. A `check`
+    cell found inside a solution is kept, after the answer cell. Raises ValueError on an
+    unclosed or nested solution."""
     out, inside, checks = [], False, []
     for cell in nb["cells"]:
         if _opens(cell):
             if inside:
                 raise ValueError("nb has a solution-start inside another solution; solutions cannot nest")
+            label = _source(cell).split("}", 1)[1].split("\n", 1)[0].strip()
             inside, checks = True, []
         elif _closes(cell):
             if not inside:
                 raise ValueError("nb has a solution-end without a solution-start")
-            out += [copy.deepcopy(ANSWER_CELL), *checks]
+            out += [answer_cell(label, nb), *checks]
             inside = False
         elif inside:
             if "check" in cell.get("metadata", {}).get("tags", []):
@@ -62,18 +97,43 @@ def student_version(nb: dict) -> dict:
     return student
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write student versions of chapters (solutions removed).")
-    parser.add_argument("chapters", nargs="+", type=Path, help="chapter notebooks (.ipynb)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the student notebooks")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in args.chapters:
+def write_student_versions(chapters: list[Path], out: Path) -> list[Path]:
+    """Write the student version of each chapter notebook into folder `out`, under its own name."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in chapters:
         if path.suffix != ".ipynb" or not path.is_file():
             raise ValueError(f"chapters must be existing .ipynb files, got {str(path)!r}")
         nb = student_version(json.loads(path.read_text()))
-        (args.out / path.name).write_text(json.dumps(nb, indent=1) + "\n")
-        print(f"wrote {args.out / path.name}")
+        (out / path.name).write_text(json.dumps(nb, indent=1) + "\n")
+        written.append(out / path.name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in ("student", "grade", "-h", "--help"):
+        argv.insert(0, "student")  # the older form: python -m mi_lib.teaching CHAPTERS --out DIR
+    parser = argparse.ArgumentParser(prog="python -m mi_lib.teaching", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    student = sub.add_parser("student", help="write student versions of chapters (solutions removed)")
+    student.add_argument("chapters", nargs="+", type=Path, help="chapter notebooks (.ipynb)")
+    student.add_argument("--out", type=Path, required=True, help="folder for the student notebooks")
+    grade = sub.add_parser("grade", help="run every submitted notebook and write who passed which exercise")
+    grade.add_argument("submissions", type=Path, help="a folder with one folder per student: STUDENT/CHAPTER.ipynb")
+    grade.add_argument("--out", type=Path, required=True, help="the CSV to write (one row per student)")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook (default 600)")
+    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1; one per core)")
+    args = parser.parse_args(argv)
+    if args.command == "student":
+        for path in write_student_versions(args.chapters, args.out):
+            print(f"wrote {path}")
+    else:
+        from mi_lib.grading import grade_folder, write_csv
+
+        rows = grade_folder(args.submissions, timeout=args.timeout, jobs=args.jobs, log=print)
+        write_csv(rows, args.out)
+        print(f"wrote {args.out}: {len(rows)} students")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mi_lib.teaching import student_version
+from mi_lib.exercises import EXERCISES
+from mi_lib.grading import check_source
+from mi_lib.teaching import exercise_of, student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
@@ -65,6 +67,51 @@ def test_chapter_has_exercises_with_solutions_and_a_student_version(path):
     checks = [c for c in nb["cells"] if "check" in c["metadata"].get("tags", [])]
     assert [_src(c) for c in student["cells"] if "check" in c["metadata"].get("tags", [])] == [_src(c) for c in checks]
     assert len(student["cells"]) < len(nb["cells"])
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_exercises_come_last_in_one_layout(path):
+    """After the chapter's `## Exercises` heading, and nowhere before it: each exercise is its
+    directive, optional setup code cells, its solution between solution-start and solution-end,
+    then its check cell (outside the dropdown), whose metadata names the label and the answers."""
+    cells = _load(path)["cells"]
+    heading = [i for i, c in enumerate(cells) if re.search(r"^## Exercises$", _src(c), re.M)]
+    assert len(heading) == 1, f"{path.name}: one '## Exercises' heading"
+    assert not re.search(r"^## ", _src(cells[heading[0]]).split("## Exercises", 1)[1], re.M)
+    for c in cells[: heading[0]]:
+        assert "{exercise}" not in _src(c) and "{solution-" not in _src(c) and not exercise_of(c), path.name
+    state, label = "directive", None
+    for c in cells[heading[0] + 1 :]:
+        s, tags = _src(c), c["metadata"].get("tags", [])
+        heading_here = c["cell_type"] == "markdown" and re.search(r"^#{1,2} ", s, re.M)
+        assert not heading_here or state == "solution", f"{path.name}: a section after the exercises"
+        if state == "directive":
+            m = re.match(r"```\{exercise\}\n:label: (\S+)", s)
+            assert m, f"{path.name}: expected an exercise directive, got {s[:60]!r}"
+            label, state = m.group(1), "setup"
+        elif state == "setup" and c["cell_type"] == "code":
+            assert not tags, f"{path.name}: {label}'s setup cell is tagged {tags}"
+        elif state == "setup":
+            assert s.startswith(f"```{{solution-start}} {label}\n:class: dropdown"), f"{path.name}: {label}"
+            state = "solution"
+        elif state == "solution":
+            assert "check" not in tags, f"{path.name}: {label}'s check cell sits inside its solution"
+            state = "check" if s.startswith("```{solution-end}") else state
+        else:
+            assert "check" in tags and s == check_source(label), f"{path.name}: {label} needs its check cell"
+            record = c["metadata"]["exercise"]
+            assert record == {"label": label, "answers": list(EXERCISES[label].answers)}, path.name
+            assert EXERCISES[label].chapter == path.stem
+            state = "directive"
+    assert state == "directive", f"{path.name}: the last exercise is incomplete ({state})"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_student_answer_cells_name_what_to_define(path):
+    for cell in student_version(_load(path))["cells"]:
+        if "answer" in cell["metadata"].get("tags", []):
+            label = cell["metadata"]["exercise"]["label"]
+            assert _src(cell).startswith(f"# Define: {EXERCISES[label].define_line()}\n"), _src(cell)
 
 
 def test_student_version_rejects_broken_solutions():

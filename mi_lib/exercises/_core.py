@@ -1,0 +1,157 @@
+"""The machinery of the exercise checks: a registry of one check function per exercise label,
+the answer types a check accepts, and the comparisons that say what was expected.
+
+A check cell in a chapter is one call, ``check("ex-diffusion-signal", globals())``: the check
+reads the student's answers and the chapter's inputs by name, recomputes the reference answer
+and raises ExerciseFailed (an AssertionError) with a message that says what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from mi_lib.metrics import Rate
+
+
+class ExerciseFailed(AssertionError):
+    """An answer is missing, of the wrong type, or wrong; the message says which and why."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in place of a traceback: the message alone (the check's own code
+        would only distract, and would show the reference computation)."""
+        return [f"ExerciseFailed: {self}"]
+
+
+def _as_int(v: object) -> int:
+    if isinstance(v, torch.Tensor) and v.numel() == 1 and not v.is_floating_point():
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError
+    return int(v)
+
+
+def _as_float(v: object) -> float:
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError
+    return float(v)
+
+
+def _of(kind: type) -> Callable[[object], object]:
+    def coerce(v: object) -> object:
+        if not isinstance(v, kind):
+            raise TypeError
+        return v
+
+    return coerce
+
+
+# What an answer may be: the words the student reads, and the function that accepts a value.
+ANSWER_KINDS: dict[str, tuple[str, Callable[[object], object]]] = {
+    "int": ("an int", _as_int),
+    "float": ("a float", _as_float),
+    "Rate": ("a Rate", _of(Rate)),
+    "dict": ("a dict", _of(dict)),
+    "list": ("a list", _of((list, tuple))),
+    "tensor": ("a tensor", _of(torch.Tensor)),
+}
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: its label, its chapter, the names the student defines (name -> kind), the
+    chapter's names the check reads, and the check itself (called with all of them)."""
+
+    label: str
+    chapter: str
+    answers: dict[str, str]
+    inputs: tuple[str, ...]
+    fn: Callable[..., None] = field(repr=False)
+
+    def define_line(self) -> str:
+        """What the answer cell of the student version asks for, e.g. 't_one_percent (an int)'."""
+        return ", ".join(f"{name} ({ANSWER_KINDS[kind][0]})" for name, kind in self.answers.items())
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def exercise(label: str, answers: dict[str, str], inputs: tuple[str, ...] = ()):
+    """Register the decorated function as the check of exercise `label`. The chapter is the
+    name of the module it sits in (mi_lib/exercises/<chapter>.py)."""
+    for kind in answers.values():
+        if kind not in ANSWER_KINDS:
+            raise ValueError(f"answer kinds must be among {sorted(ANSWER_KINDS)}, got {kind!r}")
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        if label in EXERCISES:
+            raise ValueError(f"exercise {label!r} is registered twice")
+        chapter = fn.__module__.rsplit(".", 1)[-1]
+        EXERCISES[label] = Exercise(label, chapter, dict(answers), tuple(inputs), fn)
+        return fn
+
+    return register
+
+
+def check(label: str, namespace: Mapping[str, object] | None = None, /, **names: object) -> None:
+    """Check the answer to exercise `label`. Pass the notebook's `globals()`, or the answers and
+    inputs by name; raises ExerciseFailed with a message that says what is wrong."""
+    if label not in EXERCISES:
+        raise ValueError(f"label must be one of the book's exercises {sorted(EXERCISES)}, got {label!r}")
+    ex = EXERCISES[label]
+    scope = {**(namespace or {}), **names}
+    args = {}
+    for name, kind in ex.answers.items():
+        words, coerce = ANSWER_KINDS[kind]
+        if name not in scope:
+            raise ExerciseFailed(f"define {name} ({words}) in the answer cell, then run this check again")
+        try:
+            args[name] = coerce(scope[name])
+        except (TypeError, ValueError):
+            raise ExerciseFailed(f"{name} should be {words}, got {type(scope[name]).__name__}") from None
+    for name in ex.inputs:
+        if name not in scope:
+            raise ExerciseFailed(f"{name} is not defined: run the chapter's cells above this exercise first")
+        args[name] = scope[name]
+    try:
+        ex.fn(**args)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # an answer of the wrong make
+        raise ExerciseFailed(f"the answer could not be checked ({type(exc).__name__}: {exc}); "
+                             "see what the exercise asks for") from exc
+    print(f"{label}: correct")
+
+
+# Comparisons. Each raises ExerciseFailed with "<name> should be <what>: expected <e>, got <g>".
+
+
+def fail(name: str, what: str, expected: object, got: object) -> None:
+    raise ExerciseFailed(f"{name} should be {what}: expected {expected}, got {got}")
+
+
+def expect_equal(name: str, got: object, expected: object, what: str) -> None:
+    if got != expected:
+        fail(name, what, expected, got)
+
+
+def expect_close(name: str, got: float, expected: float, what: str, rel: float = 1e-6, abs_: float = 0.0) -> None:
+    if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_):
+        fail(name, what, f"{expected:.6g}", f"{got:.6g}")
+
+
+def expect_keys(name: str, got: Mapping, keys: list, what: str) -> None:
+    if sorted(got) != sorted(keys):
+        fail(name, f"a dict with one entry per {what}", f"keys {sorted(keys)}", f"keys {sorted(got)}")
+
+
+def expect_rate(name: str, got: object, expected: Rate, what: str) -> None:
+    """A Rate counted on the right samples: the same count out of the same n."""
+    if not isinstance(got, Rate):
+        fail(name, f"a Rate ({what})", "a Rate", type(got).__name__)
+    if (got.count, got.n) != (expected.count, expected.n):
+        fail(name, what, f"{expected.count:,} of {expected.n:,}", f"{got.count:,} of {got.n:,}")
