@@ -195,11 +195,11 @@ def test_cli_writes_student_versions_and_grades_a_folder(tmp_path):
         (tmp_path / "subs" / student / "intro.ipynb").write_text(json.dumps(nb))
     cli("grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades.csv"), "--timeout", "300", "--jobs", "2")
     define = "fail: define {} (a float) in the answer cell, then run this check again"
-    should = "fail: {} should be P({}) for a standard {}Gaussian z, to 6 digits: expected {}, got {}"
+    should = "fail: {} should be P({}) for a standard {}Gaussian z, to 6 digits, got {}"
     assert list(csv.reader((tmp_path / "grades.csv").open())) == [
         ["student", "passed", "of", "ex-intro-1d", "ex-intro-2d", "notes"],
         ["ada", "2", "2", "pass", "pass", ""],
         ["bob", "0", "2", define.format("p_1d"), define.format("p_2d"), ""],
-        ["cyd", "0", "2", should.format("p_1d", "|z| > 6", "", "1.97318e-09", "2e-09"),
-         should.format("p_2d", "||z|| > 6", "2D ", "1.523e-08", "1.5e-08"), ""],
+        ["cyd", "0", "2", should.format("p_1d", "|z| > 6", "", "2e-09"),
+         should.format("p_2d", "||z|| > 6", "2D ", "1.5e-08"), ""],
     ]

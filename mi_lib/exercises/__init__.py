@@ -2,7 +2,8 @@
 
 A chapter's check cell calls ``check("ex-...", globals())``: it reads the names the exercise
 asks for, recomputes the reference answer from the chapter's inputs, and raises ExerciseFailed
-(an AssertionError) with a message that says what was expected and what it got. The
+(an AssertionError) with a message that says what the answer should be and what it got
+(never the reference value itself). The
 reference answers live here rather than on the page, so the student version gives nothing away.
 """
 

@@ -127,31 +127,36 @@ def check(label: str, namespace: Mapping[str, object] | None = None, /, **names:
     print(f"{label}: correct")
 
 
-# Comparisons. Each raises ExerciseFailed with "<name> should be <what>: expected <e>, got <g>".
+# Comparisons. Each raises ExerciseFailed with "<name> should be <what>, got <g>". A wrong value
+# never shows the reference value (the grade would then be one copy away); a wrong shape, type or
+# set of keys says what was expected, since that is part of the question.
 
 
-def fail(name: str, what: str, expected: object, got: object) -> None:
-    raise ExerciseFailed(f"{name} should be {what}: expected {expected}, got {got}")
+def fail(name: str, what: str, got: object, expected: object | None = None) -> None:
+    """Fail with what `name` should be and what it is; `expected` is shown only when given,
+    for the form of an answer (shape, keys, type), never for its value."""
+    shown = f": expected {expected}, got {got}" if expected is not None else f", got {got}"
+    raise ExerciseFailed(f"{name} should be {what}{shown}")
 
 
 def expect_equal(name: str, got: object, expected: object, what: str) -> None:
     if got != expected:
-        fail(name, what, expected, got)
+        fail(name, what, got)
 
 
 def expect_close(name: str, got: float, expected: float, what: str, rel: float = 1e-6, abs_: float = 0.0) -> None:
     if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_):
-        fail(name, what, f"{expected:.6g}", f"{got:.6g}")
+        fail(name, what, f"{got:.6g}")
 
 
 def expect_keys(name: str, got: Mapping, keys: list, what: str) -> None:
     if sorted(got) != sorted(keys):
-        fail(name, f"a dict with one entry per {what}", f"keys {sorted(keys)}", f"keys {sorted(got)}")
+        fail(name, f"a dict with one entry per {what}", f"keys {sorted(got)}", f"keys {sorted(keys)}")
 
 
 def expect_rate(name: str, got: object, expected: Rate, what: str) -> None:
     """A Rate counted on the right samples: the same count out of the same n."""
     if not isinstance(got, Rate):
-        fail(name, f"a Rate ({what})", "a Rate", type(got).__name__)
+        fail(name, f"a Rate ({what})", type(got).__name__, "a Rate")
     if (got.count, got.n) != (expected.count, expected.n):
-        fail(name, what, f"{expected.count:,} of {expected.n:,}", f"{got.count:,} of {got.n:,}")
+        fail(name, what, f"{got.count:,} of {got.n:,}")

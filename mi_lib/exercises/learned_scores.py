@@ -22,7 +22,7 @@ def learned_threshold(
     for k in KS:
         pair = rates_by_k[k]
         if not isinstance(pair, tuple | list) or len(pair) != 2:
-            fail(f"rates_by_k[{k}]", "a pair (learned rate, data rate)", "a tuple of two Rates", repr(pair))
+            fail(f"rates_by_k[{k}]", "a pair (learned rate, data rate)", repr(pair), "a tuple of two Rates")
         expect_rate(f"rates_by_k[{k}][0]", pair[0], hallucination_rate(x_learned, mixture, k=k),
                     f"the learned samples farther than {k:g} sigma from every mode")
         expect_rate(f"rates_by_k[{k}][1]", pair[1], hallucination_rate(x_data, mixture, k=k),
