@@ -31,11 +31,14 @@ COLAB_LIKE = ["torch==2.13.0", "ipywidgets<8", "notebook<7", "ipykernel", "nbcli
               "matplotlib", "scikit-learn", "tqdm"]
 COLAB_TORCH_VERSIONS = ["2.5.1", "2.6.0", "2.8.0", "2.9.0"]
 KERNEL = "mi-lib-colab-check"
-# Run in the kernel after the chapter: where mi_lib and its artifacts came from.
-PROBE = """import json, sys, mi_lib, mi_lib.artifacts, torch, ipywidgets
-print("PROBE" + json.dumps({"mi_lib": mi_lib.__file__, "artifacts": mi_lib.artifacts.__file__,
-    "executable": sys.executable, "sys_path": sys.path, "torch": torch.__version__,
-    "ipywidgets": ipywidgets.__version__}))"""
+# Run in the kernel after the chapter: where mi_lib came from, and a shipped model loaded from
+# the installed package (load_artifact checks its sha256 against the manifest).
+PROBE = """import json, sys, mi_lib, torch, ipywidgets
+from mi_lib.artifacts import ARTIFACT_DIR, load_artifact
+art = load_artifact("1d_three")
+print("PROBE" + json.dumps({"mi_lib": mi_lib.__file__, "artifact_dir": str(ARTIFACT_DIR),
+    "artifact_samples": len(art["samples"]), "executable": sys.executable, "sys_path": sys.path,
+    "torch": torch.__version__, "ipywidgets": ipywidgets.__version__}))"""
 # Runs the chapter with nbclient in the fresh environment. nbclient's stand-in for the Output
 # widget (widget_registry) sends to the kernel on the shell channel while it waits there for the
 # cell's reply; with the jupyter_client 7 that notebook 6 requires, that reply was then lost in
@@ -122,6 +125,7 @@ def test_wheel_installs_beside_colab_torch_and_ipywidgets_7_and_runs_a_chapter(t
     site = next((venv / "lib").glob("python3*/site-packages")).resolve()
     assert Path(probe["executable"]).parent == (venv / "bin"), probe["executable"]
     assert Path(probe["mi_lib"]).resolve().is_relative_to(site), probe["mi_lib"]
+    assert Path(probe["artifact_dir"]).resolve().is_relative_to(site) and probe["artifact_samples"] > 0, probe
     assert not any((book / p).resolve().is_relative_to(ROOT) for p in probe["sys_path"]), probe["sys_path"]
     assert (probe["torch"], probe["ipywidgets"]) == (before["torch"], before["ipywidgets"])
     # The t slider rendered as an ipywidgets 7 widget (widget protocol 2.0).
