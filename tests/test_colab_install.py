@@ -27,6 +27,7 @@ CHAPTER = "mixture_scores.ipynb"
 # torch on this machine (in /opt/wheels); another minor from PyPI is a multi-GB CUDA build. So
 # instead of Colab's own torch minor, the test checks that installing the wheel leaves the torch
 # that is already there untouched, and that the wheel's torch range admits Colab's versions.
+# notebook<7: Colab's classic notebook 6.5 (ipywidgets 7 needs a notebook; 7.x would add JupyterLab).
 COLAB_LIKE = ["torch==2.13.0", "ipywidgets<8", "notebook<7", "ipykernel", "nbclient", "numpy", "scipy",
               "matplotlib", "scikit-learn", "tqdm"]
 COLAB_TORCH_VERSIONS = ["2.5.1", "2.6.0", "2.8.0", "2.9.0"]
