@@ -8,7 +8,7 @@ RUN_ENV := TQDM_DISABLE=1
 # nbmake skips any path with a _build folder in it, so the executed copies live apart.
 EXECUTED := .executed
 
-.PHONY: setup book test unit notebooks book-executed site-check lint clean
+.PHONY: setup book test unit notebooks book-executed site-check lint colab-check lab clean
 
 setup: $(STAMP)
 
@@ -50,6 +50,22 @@ site-check: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mi_lib tests $(wildcard benchmarks)
+
+## The Colab path end to end (slow, so not part of `make test`): mi_lib's wheel installed in a
+## fresh venv beside Colab-like torch and ipywidgets 7.x, which it must leave alone, then a
+## chapter that uses the widget helper run from that install.
+colab-check: $(STAMP)
+	$(BIN)/python -m pytest -m slow --durations=1 tests/test_colab_install.py
+
+## JupyterLab on the chapters. Lab is for people at a notebook: the builds and CI never need it,
+## so it is installed here on first use instead of in requirements.txt.
+## Extra options go in LAB_ARGS (make lab LAB_ARGS="--no-browser --port 8889"); as root (a
+## container) the server also needs --allow-root.
+JUPYTERLAB := jupyterlab>=4.2,<5
+LAB_ARGS ?=
+lab: $(STAMP)
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(JUPYTERLAB)"
+	$(BIN)/python -m jupyterlab book/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean:
 	rm -rf _build $(EXECUTED) $(VENV)

@@ -27,7 +27,7 @@ def _psd_sqrt(a: np.ndarray) -> np.ndarray:
 
 def frechet_distance(feats_a: torch.Tensor | np.ndarray, feats_b: torch.Tensor | np.ndarray) -> float:
     """The Frechet distance between Gaussians fitted to two feature sets (N, d) and (M, d)
-    (the FID of Heusel et al. 2017 on whatever features are given):
+    (the FID of Heusel et al. 2017 on whatever features are given)::
 
         |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)),
 

@@ -83,7 +83,7 @@ def draw_chunks(
     drawn in chunks, chunk i with chunk_generator(seed, i), and for each window of `windows` the
     samples' Hal (one WindowVariance per window, so memory does not grow with T). Windows are
     checked by the callers; an empty list records no Hal. keep_steps: the steps whose x0_hat to
-    return, stacked from the noisiest step down, (len(keep_steps), n, *dim); None when empty."""
+    return, stacked from the noisiest step down, ``(len(keep_steps), n, *dim)``; None when empty."""
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     for name, value in (("n", n), ("chunk", chunk), *((f"dim[{i}]", d) for i, d in enumerate(dims))):
         check_positive_int(name, value)
@@ -115,7 +115,7 @@ def sample_bank(
     device: torch.device | str = "cpu", progress: bool = True, first_chunk: int = 0,
     variance: str = "fixed_large", clip_x0: float | None = None,
 ) -> torch.Tensor:
-    """n samples (n, *dim) from ancestral DDPM sampling (fixed-large variance by default, as
+    """n samples ``(n, *dim)`` from ancestral DDPM sampling (fixed-large variance by default, as
     the paper's toy code), drawn in chunks of `chunk` rows, chunk i with
     chunk_generator(seed, i). Chunks of a few thousand rows keep the activations in cache,
     which is faster on a CPU than one big batch. first_chunk skips that many chunks, to redraw

@@ -23,7 +23,7 @@ class Schedule:
 
     betas: beta_t for each of the schedule's steps (float64).
     timesteps: the time index the *network* is called with at each step. It equals
-        arange(T) for a full schedule; a respaced schedule keeps the original indices.
+    arange(T) for a full schedule; a respaced schedule keeps the original indices.
     """
 
     betas: torch.Tensor

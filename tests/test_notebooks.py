@@ -26,7 +26,8 @@ def _src(cell: dict) -> str:
 def test_every_chapter_is_in_the_toc():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = {toc["root"]} | {c["file"] for part in toc["parts"] for c in part["chapters"]}
-    assert {f"book/{p.stem}" for p in CHAPTERS} == files
+    # The Reference part's pages (book/api.md, book/status.md) are markdown, not chapters.
+    assert {f"book/{p.stem}" for p in CHAPTERS} == {f for f in files if not (ROOT / f"{f}.md").exists()}
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
