@@ -69,9 +69,9 @@ from mi_lib import (
     train,
 )
 from mi_lib.artifacts import load_artifact
-from mi_lib.learned import chunk_generator
-from mi_lib.metrics import WindowVariance
+from mi_lib.hal import WindowVariance
 from mi_lib.models import timestep_embedding
+from mi_lib.runtime import chunk_generator
 
 WINDOW = (0, 14)  # Hal over the last 15 reverse steps, the paper's 1D window (Sec. 5)
 SEED = 1

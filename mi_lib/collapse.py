@@ -45,7 +45,8 @@ from torch import nn
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice, check_positive, check_positive_int
-from mi_lib.learned import model_eps_fn, sample_with_hal
+from mi_lib.hal import sample_with_hal
+from mi_lib.learned import model_eps_fn
 from mi_lib.mixtures import GaussianMixture
 from mi_lib.runtime import make_generator, progress_bar
 from mi_lib.schedules import Schedule

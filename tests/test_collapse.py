@@ -11,7 +11,6 @@ from torch import nn
 from mi_lib import ToyMLP, linear_schedule, make_generator, mixture_preset, read_image, simple_shapes
 from mi_lib.collapse import (
     COMBINATIONS,
-    PAPER_DRAW_RATIOS,
     class_coverage,
     combination_coverage,
     coverage_from_counts,
@@ -80,11 +79,6 @@ def test_a_custom_filter_must_return_distinct_indices():
         select(torch.zeros(5, 1), None, 3, lambda s, h, n, g: torch.tensor([0, 0, 1]), make_generator(0))
     with pytest.raises(ValueError, match="filter must return 2 distinct integer indices"):
         select(torch.zeros(5, 1), None, 2, lambda s, h, n, g: torch.tensor([0.0, 1.0]), make_generator(0))
-
-
-def test_paper_ratios():
-    assert PAPER_DRAW_RATIOS["2d_grid"] == pytest.approx(1.025)
-    assert PAPER_DRAW_RATIOS["mnist"] == pytest.approx(65 / 60)
 
 
 # --- the loop, with a stand-in model (fast) -----------------------------------------------------

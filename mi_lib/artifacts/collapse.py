@@ -43,7 +43,8 @@ from mi_lib.collapse import (
     recursive_training,
 )
 from mi_lib.digits import DigitsNet, digits_metrics, load_digits_images, train_digits_classifier
-from mi_lib.learned import model_eps_fn, sample_with_hal
+from mi_lib.hal import sample_with_hal
+from mi_lib.learned import model_eps_fn
 from mi_lib.mixtures import GaussianMixture, mixture_preset
 from mi_lib.models import ToyMLP
 from mi_lib.runtime import make_generator

@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from mi_lib.checkpoints import atomic_write, save_checkpoint
 from mi_lib.checks import check_choice, check_positive_int
-from mi_lib.learned import draw_chunks, model_eps_fn, sample_with_hal
+from mi_lib.hal import sample_chunks, sample_with_hal
+from mi_lib.learned import model_eps_fn
 from mi_lib.metrics import rate
 from mi_lib.prediction import VPrediction
 from mi_lib.schedules import Schedule, cosine_schedule, respace, window_steps
@@ -177,9 +178,10 @@ def redraw_chunk(model: nn.Module, rec: ShapesRecipe, index: int, keep_times: li
     ts = sched.timesteps.tolist()
     steps = {min(range(len(ts)), key=lambda i: abs(ts[i] - t)) for t in keep_times}
     size = min(rec.sample_chunk, rec.n_samples - index * rec.sample_chunk)
-    images, (hal,), x0_hat = draw_chunks(model_eps_fn(model.to(device)), size, (1, 64, 64), sched, rec.sample_seed,
-                                         rec.sample_chunk, device, progress, index, [rec.window()], rec.variance,
-                                         rec.clip_x0, keep_steps=steps)
+    images, (hal,), x0_hat = sample_chunks(
+        model_eps_fn(model.to(device)), size, (1, 64, 64), sched, seed=rec.sample_seed, chunk=rec.sample_chunk,
+        windows=[rec.window()], keep_steps=steps, first_chunk=index, device=device, variance=rec.variance,
+        clip_x0=rec.clip_x0, progress=progress)
     return {"images": images, "hal": hal, "times": [ts[i] for i in sorted(steps, reverse=True)], "x0_hat": x0_hat}
 
 
