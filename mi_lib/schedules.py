@@ -12,7 +12,7 @@ from functools import cached_property
 
 import torch
 
-from mi_lib.checks import check_positive_int, check_t_in_schedule
+from mi_lib.checks import check_positive_int, check_t_in_schedule, check_window
 
 SCHEDULE_KINDS = ("linear", "cosine")
 
@@ -135,11 +135,8 @@ def window_steps(schedule: Schedule, t_lo: int, t_hi: int) -> tuple[int, int]:
     """The step indices (i_lo, i_hi) of a (possibly respaced) schedule whose network times lie
     in [t_lo, t_hi] of the original schedule. The paper states Hal windows in original time
     (Simple Shapes: t = 850 down to 700 while sampling with 250 respaced steps, Sec. 5)."""
+    check_window(t_lo, t_hi)  # in the original schedule's times, which this one may not reach
     ts = schedule.timesteps
-    if isinstance(t_lo, bool) or isinstance(t_hi, bool) or not (isinstance(t_lo, int) and isinstance(t_hi, int)):
-        raise ValueError(f"t_lo and t_hi must be integers, got {t_lo!r} and {t_hi!r}")
-    if not 0 <= t_lo <= t_hi:
-        raise ValueError(f"the window must satisfy 0 <= t_lo <= t_hi, got t_lo = {t_lo}, t_hi = {t_hi}")
     inside = ((ts >= t_lo) & (ts <= t_hi)).nonzero().flatten()
     if len(inside) == 0:
         raise ValueError(

@@ -9,22 +9,15 @@ import torch
 from torch import nn
 
 from mi_lib import ToyMLP, linear_schedule, make_generator, mixture_preset, read_image, simple_shapes
-from mi_lib.collapse import (
+from mi_lib.collapse import ddpm_sample_fn, ddpm_train_fn, generation_path, load_generation, recursive_training
+from mi_lib.collapse_filters import keep_all, keep_lowest_hal, keep_random, select
+from mi_lib.collapse_metrics import (
     COMBINATIONS,
     class_coverage,
     combination_coverage,
     coverage_from_counts,
-    ddpm_sample_fn,
-    ddpm_train_fn,
-    generation_path,
-    keep_all,
-    keep_lowest_hal,
-    keep_random,
-    load_generation,
     mixture_metrics,
     mode_coverage,
-    recursive_training,
-    select,
     shapes_metrics,
 )
 from mi_lib.digits import (

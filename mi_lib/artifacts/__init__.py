@@ -28,7 +28,7 @@ from mi_lib.mixtures import GaussianMixture, mixture_preset
 from mi_lib.models import ToyMLP
 from mi_lib.runtime import make_generator
 from mi_lib.schedules import Schedule, linear_schedule
-from mi_lib.training import TrainStep, train
+from mi_lib.training import TrainStep, mean_last, train
 
 ARTIFACT_DIR = Path(__file__).resolve().parent
 N_FIRST_LOSSES = 5
@@ -150,7 +150,7 @@ def build(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = True) 
         **_file_manifest(name, rec, path),
         "metrics": {
             "first_losses": losses[:N_FIRST_LOSSES],
-            "final_loss_mean_last_100": sum(losses[-100:]) / len(losses[-100:]),
+            "final_loss_mean_last_100": mean_last(losses),
             "epochs": rec.epochs,
             "hallucination_rate": hal.rate, "hallucinated": hal.count, "n_samples": hal.n,
         },

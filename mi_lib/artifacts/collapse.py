@@ -33,15 +33,9 @@ from torch import nn
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice
-from mi_lib.collapse import (
-    FILTERS,
-    Generation,
-    MetricsFn,
-    generation_model,
-    generation_seed,
-    mixture_metrics,
-    recursive_training,
-)
+from mi_lib.collapse import Generation, generation_model, generation_seed, recursive_training
+from mi_lib.collapse_filters import FILTERS
+from mi_lib.collapse_metrics import MetricsFn, mixture_metrics
 from mi_lib.digits import DigitsNet, digits_metrics, load_digits_images, train_digits_classifier
 from mi_lib.hal import sample_with_hal
 from mi_lib.learned import model_eps_fn
@@ -49,7 +43,7 @@ from mi_lib.mixtures import GaussianMixture, mixture_preset
 from mi_lib.models import ToyMLP
 from mi_lib.runtime import make_generator
 from mi_lib.schedules import Schedule, linear_schedule
-from mi_lib.training import TrainStep, train
+from mi_lib.training import TrainStep, mean_last, train
 
 N_FIRST_LOSSES = 5
 DATASETS = ("2d_grid", "digits")
@@ -183,7 +177,7 @@ def train_fn(rec: CollapseRecipe, progress: bool = True):
 
     def fn(model: nn.Module, data: torch.Tensor, generation: int) -> dict:
         losses = [s.loss for s in train_generation(rec, model, data, generation, progress=progress)]
-        return {"loss": sum(losses[-100:]) / len(losses[-100:])}
+        return {"loss": mean_last(losses)}
 
     return fn
 
@@ -221,7 +215,7 @@ class _Gen0Cache:
             model.load_state_dict(self._gen0[0])
             return {"loss": self._gen0[1]}
         losses = [s.loss for s in train_generation(self.rec, model, data, generation, progress=self.progress)]
-        loss = sum(losses[-100:]) / len(losses[-100:])
+        loss = mean_last(losses)
         if generation == 0:
             self.first_losses = losses[:N_FIRST_LOSSES]
             self._gen0 = {k: v.clone() for k, v in model.state_dict().items()}, loss

@@ -36,7 +36,7 @@ from mi_lib.metrics import rate
 from mi_lib.prediction import VPrediction
 from mi_lib.schedules import Schedule, cosine_schedule, respace, window_steps
 from mi_lib.shapes import read_image, simple_shapes
-from mi_lib.training import TrainStep, train
+from mi_lib.training import TrainStep, mean_last, train
 from mi_lib.unet import UNet
 
 
@@ -294,7 +294,7 @@ def build(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = RECIPE,
         "files": {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in (weights, bank)},
         "metrics": {
             "first_losses": losses[:5],
-            "final_loss_mean_last_250": sum(losses[-250:]) / len(losses[-250:]),
+            "final_loss_mean_last_250": mean_last(losses, 250),
             "epochs": rec.epochs,
             "labels": counts,
             "hallucination_rate": rate(torch.tensor([lab == "hallucinated" for lab in labels])).rate,
