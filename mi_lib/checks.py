@@ -26,8 +26,8 @@ def check_seed(seed: object, name: str = "seed") -> None:
 
 
 def check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
 
 
 def check_finite_number(name: str, value: object) -> None:

@@ -45,6 +45,8 @@ def coef_at(values: torch.Tensor, t: int | torch.Tensor, like: torch.Tensor) -> 
 
 def q_sample(x0: torch.Tensor, t: int | torch.Tensor, schedule: Schedule, eps: torch.Tensor) -> torch.Tensor:
     """Draw x_t ~ q(x_t | x0) = N(sqrt(alpha_bar_t) x0, (1 - alpha_bar_t) I) with the given eps."""
+    if eps.shape != x0.shape:
+        raise ValueError(f"eps must have the shape of x0 {tuple(x0.shape)}, got {tuple(eps.shape)}")
     return coef_at(schedule.sqrt_alpha_bar, t, x0) * x0 + coef_at(schedule.sqrt_one_minus_alpha_bar, t, x0) * eps
 
 

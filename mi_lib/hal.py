@@ -20,7 +20,7 @@ from collections.abc import Collection
 
 import torch
 
-from mi_lib.checks import check_positive_int, check_seed, check_window, check_windows
+from mi_lib.checks import check_finite, check_positive_int, check_seed, check_window, check_windows
 from mi_lib.diffusion import EpsFn, ddpm_sample, q_sample, x0_hat_from_eps
 from mi_lib.runtime import chunk_generator, progress_bar
 from mi_lib.schedules import Schedule
@@ -153,6 +153,7 @@ def hal_after_the_fact(
     check_seed(seed)
     if x0.ndim < 2 or x0.shape[0] == 0:
         raise ValueError(f"x0 must have shape (N, d) or (N, C, H, W) with N >= 1, got {tuple(x0.shape)}")
+    check_finite("x0", x0)
     out = []
     starts = range(0, x0.shape[0], chunk)
     for i, start in enumerate(progress_bar(starts, desc="Hal after the fact", progress=progress, leave=False)):

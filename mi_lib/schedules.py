@@ -97,6 +97,8 @@ def linear_schedule(T: int = 1000, beta_start: float = 1e-3, beta_end: float = 0
 def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
     """Cosine schedule of Nichol & Dhariwal (2021): alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) pi/2)."""
     check_positive_int("T", T)
+    if not (0.0 <= s and math.isfinite(s)):
+        raise ValueError(f"s must be a non-negative finite offset, got {s!r}")
     if not 0.0 < max_beta < 1.0:
         raise ValueError(f"max_beta must lie in (0, 1), got {max_beta}")
 
