@@ -22,8 +22,6 @@ run is resumable: its finished generations are saved in a work folder.
 from __future__ import annotations
 
 import dataclasses
-import platform
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mi_lib.artifacts.manifest import ARTIFACT_DIR, verified_manifest
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice
 from mi_lib.collapse import Generation, generation_model, generation_seed, recursive_training
@@ -299,39 +298,6 @@ def run_all(rec: CollapseRecipe, work_dir: str | Path | None = None, device: tor
             "classifier": None if net is None else net.state_dict()}
 
 
-def build(name: str, out_dir: str | Path, work_dir: str | Path, rec: CollapseRecipe | None = None,
-          progress: bool = True, device: torch.device | str = "cpu") -> dict:
-    """Run the recipe's filters (resuming from work_dir/name), and write NAME.pt (samples and
-    Hal per filter and generation; the digit classifier) and NAME.json, its manifest, into
-    out_dir atomically. Returns the manifest."""
-    from mi_lib.artifacts import _file_manifest, _write_json  # the registry's helpers, shared
-
-    rec = rec if rec is not None else recipe(name)
-    out_dir = Path(out_dir)
-    start = time.time()
-    with torch.random.fork_rng(devices=[]):
-        result = run_all(rec, Path(work_dir) / name, device, progress)
-    path = out_dir / f"{name}.pt"
-    state = {"samples": {f: r["samples"] for f, r in result["runs"].items()},
-             "hal": {f: r["hal"].float() for f, r in result["runs"].items()}}
-    if result["classifier"] is not None:
-        state["classifier"] = result["classifier"]
-    save_checkpoint(path, state)
-    manifest = {
-        **_file_manifest(name, rec, path),
-        "metrics": {
-            "first_losses": result["first_losses"],
-            "epochs_per_generation": rec.epochs,
-            "generations": {f: r["metrics"] for f, r in result["runs"].items()},
-            "seconds": {f: r["seconds"] for f, r in result["runs"].items()},
-        },
-        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                       "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)},
-    }
-    _write_json(out_dir / f"{name}.json", manifest)
-    return manifest
-
-
 def _recipe_from(d: dict) -> CollapseRecipe:
     d = dict(d)
     d.update(window=tuple(d["window"]), filters=tuple(d["filters"]))
@@ -342,15 +308,10 @@ def load(name: str, art_dir: str | Path | None = None, verify: bool = True) -> d
     """A shipped run: {"recipe", "manifest", "metrics" {filter: [per generation]}, "samples"
     {filter: (G, n_store, dim)}, "hal" {filter: (G, n_store)}, "classifier" (digits: a
     DigitsNet in eval mode, else None)}. verify=True checks the sha256 first."""
-    from mi_lib.artifacts import ARTIFACT_DIR, _sha256, load_manifest
-
     check_choice("name", name, RECIPES)
     art_dir = Path(art_dir) if art_dir is not None else ARTIFACT_DIR
-    manifest = load_manifest(name, art_dir)
-    path = art_dir / manifest["file"]
-    if verify and _sha256(path) != manifest["sha256"]:
-        raise ValueError(f"{path.name} does not match the sha256 in its manifest; rebuild it")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    manifest = verified_manifest(name, art_dir, verify)
+    state = torch.load(art_dir / manifest["file"], map_location="cpu", weights_only=True)
     net = None
     if "classifier" in state:
         net = DigitsNet()
