@@ -2,30 +2,15 @@
 (paper Sec. 6, Fig. 8, 9, 16).
 
 Generation 0 trains a fresh model on the real data. Every generation g then draws n_draw
-samples from its model, a filter keeps n_keep of them, and generation g + 1 trains a fresh
-model on those alone. The filters:
+samples from its model, a filter (mi_lib.collapse_filters: 'hal', 'random' or 'none') keeps
+n_keep of them, and generation g + 1 trains a fresh model on those alone. The paper draws
+2.5% more than it keeps on the 2D grid and 65k for 60k on MNIST (`PAPER_DRAW_RATIOS`).
 
-- ``"hal"``: keep the n_keep samples with the lowest Hal (the paper's pre-emptive filter);
-- ``"random"``: keep a random n_keep of the n_draw, the paper's baseline at the same ratio
-  n_draw / n_keep (the same sampling cost, no selection);
-- ``"none"``: n_draw = n_keep, every sample is kept.
-
-The samples of a generation are independent draws, so a random subset of them has the same
-law as a smaller draw: "random" and "none" are statistically the same thing, and "random"
-exists only so that the comparison with "hal" spends the same samples. The paper draws 2.5%
-more than it keeps on the 2D grid (102.5k for 100k, `PAPER_DRAW_RATIOS`) and 65k for 60k on
-MNIST. Unlike the authors' code, the kept samples are shuffled with a seeded generator before
-they become training data (theirs stay sorted by Hal), and everything is seeded.
-
-`recursive_training` is a generator that yields one `Generation` record per generation, so a
-chapter can watch the run. With a work_dir, each finished generation (its model, kept data and
-metrics) is saved atomically in one file; a run that is interrupted and started again with
-the same arguments continues after the last finished generation and gives exactly what the
-uninterrupted run gives.
-
-The filters are in mi_lib.collapse_filters, the metrics (the hallucinated fraction, and how
-many modes, shape combinations or digit classes are still covered) in mi_lib.collapse_metrics,
-and for images a Frechet distance on a small digits classifier's features in mi_lib.digits.
+`recursive_training` is a generator that yields one `Generation` record per generation. With
+a work_dir, each finished generation (its model, kept data and metrics) is saved atomically,
+and a run started again with the same arguments continues after the last finished
+generation, giving exactly what the uninterrupted run gives. What a generation is measured by
+is in mi_lib.collapse_metrics (and mi_lib.digits for images).
 """
 
 from __future__ import annotations

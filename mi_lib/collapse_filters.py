@@ -1,7 +1,9 @@
 """The filters of recursive training (paper Sec. 6): which of a generation's drawn samples
 become the next generation's training data. "hal" keeps the lowest-Hal samples (the paper's
 pre-emptive filter), "random" a random subset of the same size (the baseline), "none" all.
-The kept samples are shuffled with a seeded generator (the authors' code keeps them sorted by Hal).
+A generation's samples are independent draws, so "random" has the law of "none" with fewer
+samples: it exists so that the comparison with "hal" spends the same samples. The kept samples
+are shuffled with a seeded generator (the authors' code keeps them sorted by Hal).
 """
 
 from __future__ import annotations
