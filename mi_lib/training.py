@@ -133,7 +133,7 @@ def _check_train_args(model: nn.Module, x0: torch.Tensor, steps: int, batch_size
 
 
 def train(
-    model: nn.Module, x0: torch.Tensor, schedule: Schedule, steps: int, batch_size: int,
+    model: nn.Module, x0: torch.Tensor, schedule: Schedule, steps: int, batch_size: int, *,
     lr: float = 1e-3, seed: int = 0, checkpoint: str | Path | None = None, save_every: int = 1000,
     progress: bool = True, chunk: int | None = None, ema: nn.Module | None = None, ema_decay: float = 0.999,
     prediction: str = "eps",
