@@ -12,8 +12,8 @@ so they draw the same samples and must give the same Hal:
 
 * stored: the straightforward way. Record every step's x0_hat in a (T, N, d) tensor (float32,
   as the sampler yields it; preallocated, so no extra copy when stacking), then compute Hal from
-  the window's rows with mi_lib.metrics.hal_from_trajectory. Memory grows like T x N x d.
-* mi_lib: mi_lib.learned.sample_with_hal, whose WindowVariance keeps a running mean and sum of
+  the window's rows with mi_lib.hal.hal_from_trajectory. Memory grows like T x N x d.
+* mi_lib: mi_lib.hal.sample_with_hal, whose WindowVariance keeps a running mean and sum of
   squared deviations (two float64 (N, d) tensors) and ignores steps outside the window. Memory
   grows like N x d (a few tensors of the batch's size), whatever T or the window.
 
@@ -41,8 +41,9 @@ from _procs import peak_kib, rss_kib, run_child
 
 from mi_lib.artifacts import load_artifact
 from mi_lib.diffusion import ddpm_sample
-from mi_lib.learned import chunk_generator, model_eps_fn, sample_with_hal
-from mi_lib.metrics import hal_from_trajectory
+from mi_lib.hal import hal_from_trajectory, sample_with_hal
+from mi_lib.learned import model_eps_fn
+from mi_lib.runtime import chunk_generator
 from mi_lib.schedules import linear_schedule
 
 WINDOW = (0, 14)  # Hal over the last 15 reverse steps, the paper's 1D window (Sec. 5)

@@ -1,66 +1,48 @@
-"""Speed and memory of mi_lib's toy trainer and sampler against a straightforward baseline.
+"""Speed of mi_lib's toy trainer and sampler against the paper authors' own code.
 
-    python benchmarks/bench_toy.py            # the issue's sizes: N = 10,000, T = 1000, batch 10,000
-    python benchmarks/bench_toy.py --quick    # N = 2,000, T = 1000, 10 training steps: a smoke test
+    python benchmarks/bench_toy.py            # N = 10,000 draws, T = 1000, training batch 10,000
+    python benchmarks/bench_toy.py --quick    # N = 1,000 draws, 5 timed training steps: a smoke test
 
-Both sides use the paper's 1D MLP (width 128, 3 temporal blocks, separate weights) with the
-same weights (the shipped, trained '1d_three' model), the same schedule (linear 0.001-0.2)
-and the ancestral sampler of mi_lib.diffusion.
+The authors' side is their released toy package (`ddpm_torch.toy`, MIT), read from
+/work/shared/reference/authors-toy, or the folder given by --authors or $MI_AUTHORS_TOY:
+Decoder(1, 128, 3) with GaussianDiffusion(linear betas 0.001-0.2, T = 1000, eps, fixed-large,
+mse). Training is their Trainer.step (Adam 1e-3, one pass over the batch); sampling is their
+p_sample, and p_sample_save_all, which keeps every step's x0 prediction for their Hal. Both
+samplers are driven one step at a time through their own p_sample_step, exactly as their loops
+do (checked equal to p_sample and p_sample_save_all bit for bit before timing). Their network
+gets the trained weights of mi_lib's shipped '1d_three' model (their blocks are one module
+repeated, so it gets the first block), which keeps the sampler's states finite.
+When that folder is missing, the baseline is mi_lib's own plain path instead: ToyMLP called
+directly (every row embeds its own t), the whole batch at once, every x0_hat stored for Hal.
 
-* baseline: what the authors' toy code does. Its network embeds t and computes every block's
-  time projection once per *sample* (although t is shared by the batch when sampling, and
-  takes at most T values in a training batch), with plain Linear + add; its sampler runs all N
-  samples as one batch and records every step's x0_hat (float64, T x N x d) for the Hal metric.
-* mi_lib: ToyMLP (time features once per distinct t; for 1D data the first block's
-  LayerNorm -> LeakyReLU -> Linear as a table of at most 129 linear pieces in one number per
-  row, ToyMLP.first_layer, instead of a 128 x 128 matrix product per row; additions fused into
-  addmm, the skip connection added in place when no gradient is recorded); model_eps_fn,
-  which keeps the table while the weights do not change and passes the batch through in
-  slices of 2,500 rows that stay in cache; Hal accumulated over its window by a running mean
-  and variance (WindowVariance, as in sample_with_hal), so memory does not grow with T;
-  train(), which computes the batch's time projections and the table once and passes the
-  batch forward and backward in slices of 2,500 rows on a CPU, accumulating the gradient (the
-  same gradient up to rounding).
+mi_lib's side is the shipped '1d_three' ToyMLP: train() and the samplers behind sample_bank and
+sample_with_hal (model_eps_fn, i.e. mi_lib.fast; Hal accumulated by WindowVariance), checked
+equal to sample_with_hal bit for bit before timing.
 
-What bounds the sampling ratio: per row the baseline does ten 128 x 128 matrix products (six
-in the residual blocks, the time embedding's and three time projections) and a sinusoid;
-mi_lib does five. LayerNorms (seven against six per row) and the other passes over the
-activations make up the rest, so the ratio cannot go far past 2 without fusing kernels.
-
-Timing: the machines we share are noisy (the same run varies by 10-20% from minute to
-minute), so the two variants are timed in one process, interleaved: the baseline's step, then
-mi_lib's step, and so on to the end, for sampling (all T steps of N samples each) and for
-training; each variant's time is the sum of its own steps, and the ratio of those sums is
-reported. A slow minute slows both alike. Memory: each variant runs once more alone in a
-fresh subprocess so that its peak resident memory (ru_maxrss, Linux reports KiB) is its own;
-the script reports that peak minus the process's resident memory just before the loop; the
-bytes of the tensors each sampler keeps for Hal come from their sizes in the timed run. Outputs are
-compared: the two networks' eps agree to float rounding (printed), and mi_lib's interleaved
-samples and Hal are bit for bit those of sample_with_hal in its memory run (asserted).
-
-Allocator: with glibc's defaults, a loop that frees and re-allocates tensors of a megabyte or
-more hands the memory back to the OS and faults it in again at every step; on our 2-core
-machine that page-fault churn cost a third of mi_lib's sampling time (system time, not
-compute). All the measuring runs therefore happen in child processes with
-MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set to 1 GiB, both variants alike;
---plain-malloc keeps the defaults.
+Timing: the machines we share are noisy, so all variants run in one process, interleaved step by
+step (one training step, or one reverse step of all N draws, of each variant in turn), with
+glibc's default allocator; each variant's time is the sum of its own steps, and ratios of those
+sums are reported: a slow minute slows every variant alike. On a shared machine the absolute
+numbers still move by a factor of two or more with the load, and the ratios by 10-30%.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
+import os
+import sys
 import time
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from _procs import peak_kib, rss_kib, run_child
 
 from mi_lib import (
-    ToyMLP,
+    WindowVariance,
+    chunk_generator,
     ddpm_sample,
+    hal_from_trajectory,
     linear_schedule,
     make_generator,
     mixture_preset,
@@ -69,94 +51,162 @@ from mi_lib import (
     train,
 )
 from mi_lib.artifacts import load_artifact
-from mi_lib.learned import chunk_generator
-from mi_lib.metrics import WindowVariance
-from mi_lib.models import timestep_embedding
 
+AUTHORS = Path(os.environ.get("MI_AUTHORS_TOY", "/work/shared/reference/authors-toy"))
 WINDOW = (0, 14)  # Hal over the last 15 reverse steps, the paper's 1D window (Sec. 5)
 SEED = 1
+Loop = Iterator[None]
 
 
-def baseline_eps(model: ToyMLP, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The network computed per sample, as in the authors' code: every row embeds its own t,
-    and activations allocate new tensors (nn.LeakyReLU without inplace)."""
-    t = torch.as_tensor(t).reshape(-1).expand(x.shape[0])
-    emb = F.leaky_relu(model.temb[0](timestep_embedding(t, model.width)), 0.02)
-    h = model.inp(x)
-    for blk in model.blocks:
-        u = blk.fc1(F.leaky_relu(blk.norm1(h), 0.02)) + blk.time(emb)
-        h = h + blk.fc2(F.leaky_relu(blk.norm2(u), 0.02))
-    return model.out(h)
-
-
-def _model() -> ToyMLP:
-    """The shipped 1D model (mi_lib.artifacts '1d_three'): trained weights keep the sampler's
-    states finite, as in real use (random weights make them overflow over 1000 steps)."""
+def _mi_lib_model():
     return load_artifact("1d_three")["model"]
 
 
-def _digest(*tensors: torch.Tensor) -> str:
-    return hashlib.sha256(b"".join(t.contiguous().numpy().tobytes() for t in tensors)).hexdigest()[:16]
+def import_authors(folder: Path) -> types.ModuleType:
+    """Their ddpm_torch.toy, with the wandb and torchvision imports it does not need stubbed."""
+    sys.modules.setdefault("wandb", types.ModuleType("wandb"))
+    tv, tvu = types.ModuleType("torchvision"), types.ModuleType("torchvision.utils")
+    tvu.save_image = tvu.make_grid = lambda *a, **k: None
+    tv.utils = tvu
+    sys.modules.setdefault("torchvision", tv)
+    sys.modules.setdefault("torchvision.utils", tvu)
+    sys.path.insert(0, str(folder))
+    import ddpm_torch.toy as toy
+
+    return toy
 
 
-# Each sampler is a generator that yields after every step, so that the two can be interleaved;
-# `out` receives its samples and Hal at the end.
-def baseline_sampling(model: ToyMLP, n: int, T: int, out: dict) -> Iterator[None]:
-    """All N samples as one batch; every step's x0_hat kept (float64) and Hal computed at the end."""
-    model.eval()
+class Authors:
+    """The authors' network, diffusion and trainer, with mi_lib's trained weights."""
 
-    @torch.no_grad()
-    def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return baseline_eps(model, x, t)
+    def __init__(self, toy: types.ModuleType) -> None:
+        self.toy = toy
+        betas = toy.get_beta_schedule("linear", beta_start=0.001, beta_end=0.2, timesteps=1000)
+        self.diffusion = toy.GaussianDiffusion(betas=betas, model_mean_type="eps", model_var_type="fixed-large",
+                                               loss_type="mse")
+        self.state = None
+        self.model()  # the short training run, outside the samplers' inference mode
 
-    kept = []
-    for step in ddpm_sample(eps_fn, (n, 1), linear_schedule(T), make_generator(SEED)):
-        kept.append(step.x0_hat.double())  # every x0_hat, for Hal afterwards
+    def model(self):
+        """Their Decoder with the weights of a short run of their own trainer (300 steps of 1,000
+        draws of the 1D mixture), enough to keep their sampler's states finite."""
+        dec = self.toy.Decoder(1, 128, 3)
+        if self.state is None:
+            torch.manual_seed(0)  # their init and their trainer's t and eps draw from the global generator
+            dec = self.toy.Decoder(1, 128, 3)
+            for _ in self.training(mixture_preset("1d_three").sample(50_000, make_generator(0)), 300, 1_000, dec):
+                pass
+            self.state = dec.state_dict()
+        dec.load_state_dict(self.state)
+        return dec
+
+    def training(self, data: torch.Tensor, steps: int, batch: int, model: torch.nn.Module | None = None) -> Loop:
+        model = (self.model() if model is None else model).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+        trainer = self.toy.Trainer(model, opt, self.diffusion, epochs=1, trainloader=None, shape=(1,),
+                                   args=types.SimpleNamespace(log_results=False))
+        g = make_generator(0)
+        for _ in range(steps):
+            trainer.step(data[torch.randperm(len(data), generator=g)[:batch]])
+            yield
+
+    @torch.inference_mode()
+    def sampling(self, n: int, save_all: bool, out: dict) -> Loop:
+        """Their p_sample (save_all: p_sample_save_all) one step at a time: the same lines."""
+        model, d = self.model().eval(), self.diffusion
+        t, rng = torch.empty((n,), dtype=torch.int64), torch.Generator("cpu").manual_seed(SEED)
+        x_t = torch.empty((n, 1)).normal_(generator=rng)
+        pred_x0_all, xt_all = [], []
+        for ti in range(d.timesteps - 1, -1, -1):
+            t.fill_(ti)
+            if save_all:
+                x_t, pred_x0 = d.p_sample_step(model, x_t, t, generator=rng, return_pred=True)
+                pred_x0_all.append(pred_x0.clone().detach().cpu())
+                xt_all.append(x_t.clone().detach().cpu())
+            else:
+                x_t = d.p_sample_step(model, x_t, t, generator=rng)
+            yield
+        if save_all:  # their Hal: the variance of the window's x0 predictions
+            window = torch.stack(pred_x0_all[len(pred_x0_all) - 1 - WINDOW[1]:len(pred_x0_all) - WINDOW[0]])
+            out["hal"], out["kept_bytes"] = hal_from_trajectory(window), 2 * sum(p.nbytes for p in pred_x0_all)
+        out["x"] = x_t
+
+    def check(self, n: int) -> None:
+        """The step-by-step loops give p_sample's and p_sample_save_all's results bit for bit."""
+        for save_all, run in ((False, self.diffusion.p_sample), (True, self.diffusion.p_sample_save_all)):
+            out = {}
+            for _ in self.sampling(n, save_all, out):
+                pass
+            want = run(self.model().eval(), shape=(n, 1), seed=SEED)
+            assert torch.equal(out["x"], want[0] if save_all else want), "not the authors' sampler"
+
+
+class Plain:
+    """The fallback baseline: mi_lib's ToyMLP called plainly, the whole batch in one pass."""
+
+    def training(self, data: torch.Tensor, steps: int, batch: int) -> Loop:
+        from mi_lib.training import eps_loss
+
+        model, s, g = _mi_lib_model().train(), linear_schedule(1000), make_generator(0)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+        for _ in range(steps):
+            x0 = data[torch.randperm(len(data), generator=g)[:batch]]
+            t = torch.randint(0, s.T, (batch,), generator=g)
+            loss = eps_loss(model, x0, s, t, torch.randn(x0.shape, generator=g))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            yield
+
+    @torch.inference_mode()
+    def sampling(self, n: int, save_all: bool, out: dict) -> Loop:
+        model = _mi_lib_model().eval()
+        kept = []
+        for step in ddpm_sample(model, (n, 1), linear_schedule(1000), make_generator(SEED), progress=False):
+            if save_all:
+                kept.append(step.x0_hat.clone())
+            yield
+        if save_all:
+            out["hal"], out["kept_bytes"] = hal_from_trajectory(torch.stack(kept[-WINDOW[1] - 1:])), sum(
+                k.nbytes for k in kept)
+        out["x"] = step.x_prev
+
+    def check(self, n: int) -> None:
+        pass
+
+
+def mi_lib_training(data: torch.Tensor, steps: int, batch: int) -> Loop:
+    for _ in train(_mi_lib_model(), data, linear_schedule(1000), steps=steps, batch_size=batch, progress=False):
         yield
-    traj = torch.stack(kept)  # (T, N, d)
-    out["hal"] = traj[-(WINDOW[1] - WINDOW[0] + 1):].var(dim=0, unbiased=False).mean(-1)  # steps t = 14..0
-    out["x"], out["kept_bytes"] = step.x_prev, traj.nbytes  # the list of steps holds as much again
-    yield
 
 
-def mi_lib_sampling(model: ToyMLP, n: int, T: int, out: dict) -> Iterator[None]:
-    """sample_with_hal(model_eps_fn(model), n, 1, schedule, seed, WINDOW, chunk=n), step by step:
-    its one chunk's loop (mi_lib.learned.draw_chunks) with Hal accumulated on the fly."""
+def mi_lib_sampling(n: int, hal: bool, out: dict) -> Loop:
+    """sample_with_hal(model_eps_fn(model), n, 1, schedule, SEED, WINDOW, chunk=n) step by step
+    (hal=False: sample_bank, the same loop without the accumulator)."""
     acc = WindowVariance(*WINDOW)
-    for step in ddpm_sample(model_eps_fn(model), (n, 1), linear_schedule(T), chunk_generator(SEED, 0)):
-        acc.update(step.t, step.x0_hat)
+    for step in ddpm_sample(model_eps_fn(_mi_lib_model()), (n, 1), linear_schedule(1000), chunk_generator(SEED, 0),
+                            progress=False):
+        if hal:
+            acc.update(step.t, step.x0_hat)
         yield
-    out["x"], out["hal"], out["kept_bytes"] = step.x_prev, acc.hal(), acc.mean.nbytes + acc.m2.nbytes
+    out["x"] = step.x_prev
+    if hal:
+        out["hal"], out["kept_bytes"] = acc.hal(), acc.mean.nbytes + acc.m2.nbytes
 
 
-def baseline_training(model: ToyMLP, data: torch.Tensor, steps: int, batch: int) -> Iterator[None]:
-    """Adam on the eps loss, the network computed per sample, the batch in one pass."""
-    model.train()
-    s, g = linear_schedule(1000), make_generator(0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
-    for _ in range(steps):
-        idx = torch.randint(0, len(data), (batch,), generator=g)
-        x0, t = data[idx], torch.randint(0, s.T, (batch,), generator=g)
-        eps = torch.randn(x0.shape, generator=g)
-        ab = s.alpha_bar.float()[t][:, None]
-        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
-        loss = ((baseline_eps(model, xt, t) - eps) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        yield
+def check_mi_lib(n: int) -> None:
+    out = {}
+    for _ in mi_lib_sampling(n, True, out):
+        pass
+    x, hal = sample_with_hal(model_eps_fn(_mi_lib_model()), n, 1, linear_schedule(1000), SEED, WINDOW, chunk=n,
+                             progress=False)
+    assert torch.equal(out["x"], x) and torch.equal(out["hal"], hal), "not sample_with_hal"
 
 
-def mi_lib_training(model: ToyMLP, data: torch.Tensor, steps: int, batch: int) -> Iterator[None]:
-    for _ in train(model, data, linear_schedule(1000), steps=steps, batch_size=batch, progress=False):
-        yield
-
-
-def interleave(loops: dict[str, Iterator[None]], skip: int = 0) -> dict[str, float]:
-    """Advance the loops in turn, one step each, until all are done; each loop's wall-clock
-    seconds summed over its steps after the first `skip` (a warm-up)."""
-    secs, steps = dict.fromkeys(loops, 0.0), dict.fromkeys(loops, 0)
-    live = dict(loops)
+def interleave(loops: dict[str, Loop], skip: int = 0) -> dict[str, float]:
+    """Advance the loops in turn, one step each, until all are done; each loop's seconds summed
+    over its steps after the first `skip` (a warm-up)."""
+    secs, steps, live = dict.fromkeys(loops, 0.0), dict.fromkeys(loops, 0), dict(loops)
     while live:
         for name, loop in list(live.items()):
             t0 = time.perf_counter()
@@ -171,116 +221,38 @@ def interleave(loops: dict[str, Iterator[None]], skip: int = 0) -> dict[str, flo
     return secs
 
 
-def time_sampling(n: int, T: int) -> dict:
-    outs = {"baseline": {}, "mi_lib": {}}
-    secs = interleave({"baseline": baseline_sampling(_model(), n, T, outs["baseline"]),
-                       "mi_lib": mi_lib_sampling(_model(), n, T, outs["mi_lib"])})
-    return {kind: {"samples_per_s": n / secs[kind], "secs": secs[kind], "kept_bytes": o["kept_bytes"],
-                   "hal_finite": bool(o["hal"].isfinite().all()), "digest": _digest(o["x"], o["hal"])}
-            for kind, o in outs.items()}
-
-
-def time_training(steps: int, batch: int) -> dict:
-    data = mixture_preset("1d_three").sample(50_000, make_generator(0))
-    warm = 3
-    secs = interleave({"baseline": baseline_training(_model(), data, steps + warm, batch),
-                       "mi_lib": mi_lib_training(_model(), data, steps + warm, batch)}, skip=warm)
-    return {kind: {"steps_per_s": steps / s, "secs": s} for kind, s in secs.items()}
-
-
-def memory(what: str, kind: str, args: argparse.Namespace) -> dict:
-    """One variant alone: its peak resident memory above the start of its loop."""
-    model, out = _model(), {}
-    if what == "sample":
-        rss0 = rss_kib()
-        if kind == "baseline":
-            for _ in baseline_sampling(model, args.n, args.T, out):
-                pass
-        else:  # the library function itself
-            out["x"], out["hal"] = sample_with_hal(model_eps_fn(model), args.n, 1, linear_schedule(args.T), seed=SEED,
-                                                   window=WINDOW, chunk=args.n, progress=False)
-        return {"peak_minus_start_MiB": (peak_kib() - rss0) / 1024, "digest": _digest(out["x"], out["hal"])}
-    data = mixture_preset("1d_three").sample(50_000, make_generator(0))
-    loop = (baseline_training if kind == "baseline" else mi_lib_training)(model, data, args.train_steps + 3, args.batch)
-    for _ in range(3):
-        next(loop)
-    rss0 = rss_kib()
-    for _ in loop:
-        pass
-    return {"peak_minus_start_MiB": (peak_kib() - rss0) / 1024}
-
-
-def check_equal() -> float:
-    """Largest |eps_mi_lib - eps_baseline| over a batch, at several shared and per-row t."""
-    model = _model().eval()
-    x = torch.randn(4_096, 1, generator=make_generator(2))
-    with torch.no_grad():
-        diffs = [(model(x, torch.tensor(t)) - baseline_eps(model, x, torch.tensor(t))).abs().max() for t in (0, 7, 500)]
-        t = torch.randint(0, 1000, (4_096,), generator=make_generator(3))
-        diffs.append((model(x, t) - baseline_eps(model, x, t)).abs().max())
-    return float(max(diffs))
-
-
-def _child(args: argparse.Namespace) -> None:
-    job, *rest = args.child.split(":")
-    if job == "time":
-        out = time_sampling(args.n, args.T) if rest == ["sample"] else time_training(args.train_steps, args.batch)
-    else:
-        out = memory(rest[0], rest[1], args)
-    print(json.dumps(out))
-
-
-def _spawn(child: str, args: argparse.Namespace) -> dict:
-    cmd = ["--child", child, "--n", str(args.n), "--T", str(args.T), "--train-steps", str(args.train_steps),
-           "--batch", str(args.batch)]
-    env = {}
-    if not args.plain_malloc:  # the same for both variants: see the module docstring
-        env.update(MALLOC_MMAP_THRESHOLD_=str(2**30), MALLOC_TRIM_THRESHOLD_=str(2**30))
-    return run_child(__file__, cmd, env)
-
-
-def _show(label: str, row: dict) -> None:
-    print(f"{label:24s} " + "  ".join(f"{k} {v:,.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
-          flush=True)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=10_000, help="samples drawn (default 10,000)")
-    p.add_argument("--T", type=int, default=1_000, help="diffusion steps (default 1000)")
+    p.add_argument("--n", type=int, default=10_000, help="draws per sampler (default 10,000)")
     p.add_argument("--train-steps", type=int, default=30, help="timed training steps (default 30)")
     p.add_argument("--batch", type=int, default=10_000, help="training batch (default 10,000)")
-    p.add_argument("--plain-malloc", action="store_true", help="keep glibc's default heap trimming (see above)")
-    p.add_argument("--quick", action="store_true", help="N = 2,000 and 10 training steps")
-    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--authors", type=Path, default=AUTHORS, help="the authors' toy package's folder")
+    p.add_argument("--quick", action="store_true", help="N = 1,000 and 5 training steps")
     args = p.parse_args()
     if args.quick:
-        args.n, args.train_steps = 2_000, 10
-    if args.child:
-        _child(args)
-        return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; glibc heap trimming "
-          f"{'default' if args.plain_malloc else 'off'}; ToyMLP(1D, width 128, 3 blocks); "
-          f"N = {args.n:,}, T = {args.T}, training batch {args.batch:,}, {args.train_steps} timed steps")
-    print(f"max |eps_mi_lib - eps_baseline| = {check_equal():.2e}  (same weights; float rounding only)")
-    speed = {"train": _spawn("time:train", args), "sample": _spawn("time:sample", args)}
-    for what, rows in speed.items():
-        for kind, row in rows.items():
-            _show(f"{what} {kind} (interleaved)", row)
-    mem = {}
-    for what in ("train", "sample"):
-        for kind in ("baseline", "mi_lib"):
-            mem[what, kind] = _spawn(f"mem:{what}:{kind}", args)
-            _show(f"{what} {kind} (alone)", mem[what, kind])
-    same = speed["sample"]["mi_lib"]["digest"] == mem["sample", "mi_lib"]["digest"]
-    assert same, "the interleaved mi_lib sampler must give sample_with_hal's samples and Hal bit for bit"
-    tr = speed["train"]["mi_lib"]["steps_per_s"] / speed["train"]["baseline"]["steps_per_s"]
-    sa = speed["sample"]["mi_lib"]["samples_per_s"] / speed["sample"]["baseline"]["samples_per_s"]
-    kb, km = speed["sample"]["baseline"]["kept_bytes"], speed["sample"]["mi_lib"]["kept_bytes"]
-    print("mi_lib's interleaved samples and Hal equal sample_with_hal's bit for bit")
-    print(f"training speed-up {tr:.2f}x (target >= 1.4x); sampling speed-up {sa:.2f}x (target >= 2x)")
-    print(f"kept for Hal: baseline {kb / 2**20:.1f} MiB (T x N x d float64), "
-          f"mi_lib {km / 2**10:.1f} KiB (independent of T)")
+        args.n, args.train_steps = 1_000, 5
+    base = Authors(import_authors(args.authors)) if (args.authors / "ddpm_torch").is_dir() else Plain()
+    who = "the authors' code" if isinstance(base, Authors) else "mi_lib's plain path (authors' code not found)"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}; baseline: "
+          f"{who}; N = {args.n:,}, T = 1000, batch {args.batch:,}, {args.train_steps} timed training steps")
+    base.check(200)
+    check_mi_lib(200)
+    data, warm = mixture_preset("1d_three").sample(50_000, make_generator(0)), 3
+    tr = interleave({"baseline": base.training(data, args.train_steps + warm, args.batch),
+                     "mi_lib": mi_lib_training(data, args.train_steps + warm, args.batch)}, skip=warm)
+    outs = {k: {} for k in ("baseline", "baseline+Hal", "mi_lib", "mi_lib+Hal")}
+    runs: dict[str, Callable[[dict], Loop]] = {
+        "baseline": lambda o: base.sampling(args.n, False, o), "baseline+Hal": lambda o: base.sampling(args.n, True, o),
+        "mi_lib": lambda o: mi_lib_sampling(args.n, False, o), "mi_lib+Hal": lambda o: mi_lib_sampling(args.n, True, o)}
+    sa = interleave({k: run(outs[k]) for k, run in runs.items()})
+    for k, s in tr.items():
+        print(f"train  {k:13s} {args.train_steps / s:8.2f} steps/s")
+    for k, s in sa.items():
+        kept = f"  kept for Hal {outs[k]['kept_bytes'] / 2**20:8.3f} MiB" if "kept_bytes" in outs[k] else ""
+        print(f"sample {k:13s} {args.n / s:8.1f} draws/s{kept}")
+    print(f"training speed-up {tr['baseline'] / tr['mi_lib']:.2f}x; sampling speed-up: sample_with_hal against the "
+          f"baseline without Hal (the authors' p_sample) {sa['baseline'] / sa['mi_lib+Hal']:.2f}x, with Hal on both "
+          f"{sa['baseline+Hal'] / sa['mi_lib+Hal']:.2f}x, without Hal on both {sa['baseline'] / sa['mi_lib']:.2f}x")
 
 
 if __name__ == "__main__":

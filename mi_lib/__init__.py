@@ -3,16 +3,9 @@
 A flat API: chapters write ``from mi_lib import ...``.
 """
 
+from mi_lib import fast
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
-from mi_lib.detection import (
-    auroc,
-    detection_rates,
-    hal_after_the_fact,
-    roc,
-    sample_with_window_hals,
-    threshold_for_kept,
-    threshold_for_removed,
-)
+from mi_lib.detection import auroc, detection_rates, roc, threshold_for_kept, threshold_for_removed
 from mi_lib.diffusion import (
     Step,
     ddim_sample,
@@ -27,22 +20,13 @@ from mi_lib.diffusion import (
     x0_hat_from_eps,
 )
 from mi_lib.fingers import FingerConfusion, FingerReading, count_fingers, counter_confusion, read_hand
+from mi_lib.hal import WindowVariance, hal_after_the_fact, hal_from_trajectory, sample_with_hal, sample_with_window_hals
 from mi_lib.hands import HandsData, hands_dataset, load_11k_hands, pose_pairs, render_hands
-from mi_lib.learned import (
-    chunk_generator,
-    learned_eps,
-    learned_score,
-    learned_x0_hat,
-    model_eps_fn,
-    sample_bank,
-    sample_with_hal,
-)
+from mi_lib.learned import learned_eps, learned_score, learned_x0_hat, model_eps_fn, sample_bank
 from mi_lib.metrics import (
     Rate,
-    WindowVariance,
     direction_rates,
     gap_rates,
-    hal_from_trajectory,
     hallucination_rate,
     interpolation_direction,
     rate,
@@ -50,14 +34,14 @@ from mi_lib.metrics import (
 )
 from mi_lib.mixtures import PRESETS, GaussianMixture, exact_eps_fn, gaussian_mixture, mixture_preset
 from mi_lib.models import TemporalBlock, ToyMLP, timestep_embedding
-from mi_lib.runtime import SCALES, by_scale, default_device, get_scale, make_generator
+from mi_lib.runtime import SCALES, by_scale, chunk_generator, default_device, get_scale, make_generator
 from mi_lib.schedules import Schedule, cosine_schedule, linear_schedule, make_schedule, respace, window_steps
 from mi_lib.shapes import KINDS, Reading, ShapesData, read_image, simple_shapes
 from mi_lib.training import TrainStep, eps_loss, train
 from mi_lib.unet import UNet
 
 __all__ = [
-    "PRESETS", "SCALES", "GaussianMixture", "Schedule", "Step", "TemporalBlock", "ToyMLP", "TrainStep",
+    "PRESETS", "SCALES", "fast", "GaussianMixture", "Schedule", "Step", "TemporalBlock", "ToyMLP", "TrainStep",
     "by_scale", "cosine_schedule", "ddim_sample", "ddpm_sample", "default_device", "eps_from_x0",
     "eps_loss", "exact_eps_fn", "final", "gaussian_mixture", "get_scale", "linear_schedule",
     "load_checkpoint", "make_generator", "make_schedule", "mixture_preset", "posterior_variance",

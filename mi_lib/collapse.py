@@ -2,40 +2,23 @@
 (paper Sec. 6, Fig. 8, 9, 16).
 
 Generation 0 trains a fresh model on the real data. Every generation g then draws n_draw
-samples from its model, a filter keeps n_keep of them, and generation g + 1 trains a fresh
-model on those alone. The filters:
+samples from its model, a filter (mi_lib.collapse_filters: 'hal', 'random' or 'none') keeps
+n_keep of them, and generation g + 1 trains a fresh model on those alone. The paper draws
+2.5% more than it keeps on the 2D grid and 65k for 60k on MNIST (`PAPER_DRAW_RATIOS`).
 
-- ``"hal"``: keep the n_keep samples with the lowest Hal (the paper's pre-emptive filter);
-- ``"random"``: keep a random n_keep of the n_draw, the paper's baseline at the same ratio
-  n_draw / n_keep (the same sampling cost, no selection);
-- ``"none"``: n_draw = n_keep, every sample is kept.
-
-The samples of a generation are independent draws, so a random subset of them has the same
-law as a smaller draw: "random" and "none" are statistically the same thing, and "random"
-exists only so that the comparison with "hal" spends the same samples. The paper draws 2.5%
-more than it keeps on the 2D grid (102.5k for 100k, `PAPER_DRAW_RATIOS`) and 65k for 60k on
-MNIST. Unlike the authors' code, the kept samples are shuffled with a seeded generator before
-they become training data (theirs stay sorted by Hal), and everything is seeded.
-
-`recursive_training` is a generator that yields one `Generation` record per generation, so a
-chapter can watch the run. With a work_dir, each finished generation (its model, kept data and
-metrics) is saved atomically in one file; a run that is interrupted and started again with
-the same arguments continues after the last finished generation and gives exactly what the
-uninterrupted run gives.
-
-Metrics: the hallucinated fraction, and how many modes (2D mixture), shape combinations
-(Simple Shapes) or digit classes are still covered and how evenly (`Coverage`); for images, a
-Frechet distance on the features of a small digits classifier (the paper: LeNet features on
-MNIST; offline, the 8 x 8 digits that scikit-learn ships).
+`recursive_training` is a generator that yields one `Generation` record per generation. With
+a work_dir, each finished generation (its model, kept data and metrics) is saved atomically,
+and a run started again with the same arguments continues after the last finished
+generation, giving exactly what the uninterrupted run gives. What a generation is measured by
+is in mi_lib.collapse_metrics (and mi_lib.digits for images).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import numbers
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,76 +27,25 @@ import torch
 from torch import nn
 
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
-from mi_lib.checks import check_choice, check_positive, check_positive_int
-from mi_lib.learned import model_eps_fn, sample_with_hal
-from mi_lib.mixtures import GaussianMixture
-from mi_lib.runtime import make_generator, progress_bar
+from mi_lib.checks import check_choice, check_positive, check_positive_int, check_seed
+from mi_lib.collapse_filters import FILTERS, KeepFn, keep_all, keep_lowest_hal, keep_random, select
+from mi_lib.collapse_metrics import MetricsFn
+from mi_lib.hal import sample_with_hal
+from mi_lib.learned import model_eps_fn
+from mi_lib.runtime import derived_seed, make_generator, progress_bar
 from mi_lib.schedules import Schedule
-from mi_lib.shapes import KINDS, Reading, read_image
-from mi_lib.training import train
+from mi_lib.training import mean_last, train
 
-KeepFn = Callable[[torch.Tensor, "torch.Tensor | None", int, torch.Generator], torch.Tensor]
+__all__ = [  # the filters are imported from here by the chapters
+    "Generation", "PAPER_DRAW_RATIOS", "ddpm_sample_fn", "ddpm_train_fn", "generation_model", "generation_path",
+    "generation_seed", "keep_all", "keep_lowest_hal", "keep_random", "load_generation", "recursive_training", "select",
+]
+
 TrainFn = Callable[[nn.Module, torch.Tensor, int], "dict | None"]
 SampleFn = Callable[[nn.Module, int, int], "tuple[torch.Tensor, torch.Tensor | None]"]
-MetricsFn = Callable[[torch.Tensor], dict]
 
 #: n_draw / n_keep in the paper: 102.5k drawn for 100k kept on the 2D grid, 65k for 60k on MNIST.
 PAPER_DRAW_RATIOS = {"2d_grid": 102_500 / 100_000, "mnist": 65_000 / 60_000}
-
-
-# --- filters: keep(samples, hal, n_keep, generator) -> indices of the kept samples -----------
-
-
-def keep_all(
-    samples: torch.Tensor, hal: torch.Tensor | None, n_keep: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Filter "none": every sample (requires n_keep = len(samples))."""
-    if n_keep != len(samples):
-        raise ValueError(f"n_keep must equal the number of samples ({len(samples)}) for filter 'none', got {n_keep!r}")
-    return torch.arange(len(samples))
-
-
-def keep_random(
-    samples: torch.Tensor, hal: torch.Tensor | None, n_keep: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Filter "random": n_keep samples chosen uniformly without replacement (the baseline)."""
-    return torch.randperm(len(samples), generator=generator)[:n_keep]
-
-
-def keep_lowest_hal(
-    samples: torch.Tensor, hal: torch.Tensor | None, n_keep: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Filter "hal": the n_keep samples with the lowest Hal (paper Sec. 6); ties go to the
-    earlier sample, a NaN Hal counts as the highest."""
-    if hal is None:
-        raise ValueError("hal must be given for filter 'hal': sample_fn must return (samples, hal), got hal None")
-    hal = torch.nan_to_num(hal.double(), nan=math.inf)
-    return torch.argsort(hal, stable=True)[:n_keep]
-
-
-FILTERS: dict[str, KeepFn] = {"none": keep_all, "random": keep_random, "hal": keep_lowest_hal}
-
-
-def _check_indices(idx: object, n: int, n_keep: int) -> torch.Tensor:
-    """A filter's answer, checked: n_keep distinct integer indices into n samples."""
-    ok = isinstance(idx, torch.Tensor) and idx.ndim == 1 and not idx.is_floating_point() and idx.dtype != torch.bool
-    if ok:
-        idx = idx.long().cpu()
-        ok = len(idx) == n_keep and len(torch.unique(idx)) == n_keep and bool(((idx >= 0) & (idx < n)).all())
-    if not ok:
-        raise ValueError(f"filter must return {n_keep} distinct integer indices in [0, {n}), got {idx!r}")
-    return idx
-
-
-def select(
-    samples: torch.Tensor, hal: torch.Tensor | None, n_keep: int, filter: str | KeepFn, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply a filter (a name in FILTERS or a keep function) and shuffle what it keeps with
-    `generator`. Returns (kept samples in shuffled order, their indices into `samples`)."""
-    keep = FILTERS[filter] if isinstance(filter, str) else filter
-    idx = _check_indices(keep(samples, hal, n_keep, generator), len(samples), n_keep)
-    idx = idx[torch.randperm(n_keep, generator=generator)]
-    return samples[idx.to(samples.device)], idx
 
 
 # --- the recursive-training loop ---------------------------------------------------------------
@@ -139,7 +71,7 @@ class Generation(NamedTuple):
 def generation_seed(seed: int, generation: int, stream: int = 0) -> int:
     """A seed for one purpose (`stream`) in one generation: a pure function of the three, so
     that a resumed run draws what the uninterrupted one drew."""
-    return (seed * 1_000_003 + generation * 7_919 + stream * 104_729) % 2**62
+    return derived_seed(seed, generation * 7_919 + stream * 104_729)
 
 
 def _plain_metrics(values: object, where: str) -> dict:
@@ -197,8 +129,7 @@ def _check_run_args(
             raise ValueError(f"{name} must be callable, got {fn!r}")
     for name, value in (("generations", generations), ("n_keep", n_keep)):
         check_positive_int(name, value)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     if not callable(filter):
         check_choice("filter", filter, FILTERS)
     if filter == "none":
@@ -358,7 +289,7 @@ def ddpm_train_fn(
     def train_fn(model: nn.Module, data: torch.Tensor, generation: int) -> dict:
         losses = [s.loss for s in train(model, data, schedule, steps, batch_size, lr=lr,
                                         seed=generation_seed(seed, generation, 2), progress=progress)]
-        return {"loss": sum(losses[-100:]) / len(losses[-100:])}
+        return {"loss": mean_last(losses)}
 
     return train_fn
 
@@ -378,121 +309,3 @@ def ddpm_sample_fn(
                                window, chunk=chunk, device=device, progress=progress)
 
     return sample_fn
-
-
-# --- coverage: how many modes, combinations or classes are still there, and how evenly ---------
-
-
-class Coverage(NamedTuple):
-    """covered: categories (modes, shape combinations, classes) holding at least min_share of
-    the counted samples; total: how many there are; evenness: the entropy of the shares over
-    all categories divided by log(total) (1: all equal, 0: one category; 1 when total = 1 and
-    it is covered); shares (total,): each category's share of the counted samples; counted:
-    the samples that fall in some category (in support)."""
-
-    covered: int
-    total: int
-    evenness: float
-    shares: torch.Tensor
-    counted: int
-
-
-def coverage_from_counts(counts: torch.Tensor | np.ndarray | Sequence[int], min_share: float | None = None) -> Coverage:
-    """Coverage from the number of samples in each category. min_share defaults to a tenth of
-    the fair share, 0.1 / total."""
-    c = torch.as_tensor(np.asarray(counts), dtype=torch.float64)
-    if c.ndim != 1 or len(c) == 0 or bool((c < 0).any()):
-        raise ValueError(f"counts must be a non-empty 1D array of non-negative counts, got {counts!r}")
-    total = len(c)
-    min_share = 0.1 / total if min_share is None else min_share
-    if not 0 < min_share <= 1:
-        raise ValueError(f"min_share must lie in (0, 1], got {min_share!r}")
-    n = float(c.sum())
-    if n == 0:
-        return Coverage(0, total, 0.0, torch.zeros(total, dtype=torch.float64), 0)
-    shares = c / n
-    covered = int((shares >= min_share).sum())
-    nz = shares[shares > 0]
-    entropy = float(-(nz * nz.log()).sum())
-    evenness = entropy / math.log(total) if total > 1 else 1.0
-    return Coverage(covered, total, min(1.0, max(0.0, evenness)), shares, int(n))
-
-
-def mode_coverage(
-    x: torch.Tensor, mixture: GaussianMixture, k: float = 6.0, min_share: float | None = None
-) -> Coverage:
-    """Coverage of a mixture's modes: each sample within k sigma of its nearest mode counts for
-    that mode (hallucinations count for none; paper Sec. 4.1, k = 6)."""
-    check_positive("k", k)
-    dist, idx = mixture.distance_to_nearest_mode(x)
-    inside = dist <= k * mixture.sigmas[idx]
-    return coverage_from_counts(torch.bincount(idx[inside], minlength=mixture.n_modes), min_share)
-
-
-def mixture_metrics(mixture: GaussianMixture, k: float = 6.0) -> MetricsFn:
-    """A metrics_fn for mixture samples: 'hallucinated' (the fraction farther than k sigma from
-    every mode), 'modes_covered' and 'mode_evenness' (mode_coverage)."""
-    check_positive("k", k)
-
-    def metrics_fn(x: torch.Tensor) -> dict:
-        x = x.detach().cpu()
-        cov = mode_coverage(x, mixture, k)
-        return {"hallucinated": float(mixture.hallucinated(x, k).double().mean()),
-                "modes_covered": cov.covered, "mode_evenness": cov.evenness}
-
-    return metrics_fn
-
-
-#: The seven shape combinations Simple Shapes holds: each non-empty set of kinds, each once.
-COMBINATIONS: tuple[tuple[str, ...], ...] = tuple(
-    tuple(kind for i, kind in enumerate(KINDS) if mask >> i & 1) for mask in range(1, 8)
-)
-
-
-def _as_counts(readings: Sequence[Reading] | np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3, 3) counts and (N,) unreadable blob counts, from Readings or from counts."""
-    if isinstance(readings, np.ndarray | torch.Tensor):
-        counts = np.asarray(readings)
-        if counts.ndim != 3 or counts.shape[1:] != (3, 3):
-            raise ValueError(f"readings must be Readings or counts of shape (N, 3, 3), got shape {counts.shape}")
-        return counts.astype(np.int64), np.zeros(len(counts), dtype=np.int64)
-    readings = list(readings)
-    if not all(isinstance(r, Reading) for r in readings):
-        raise ValueError("readings must be a list of mi_lib.shapes.Reading or counts of shape (N, 3, 3)")
-    counts = np.stack([r.counts for r in readings]) if readings else np.zeros((0, 3, 3), dtype=np.int64)
-    return counts, np.array([r.unreadable for r in readings], dtype=np.int64)
-
-
-def combination_coverage(
-    readings: Sequence[Reading] | np.ndarray | torch.Tensor, min_share: float | None = None
-) -> Coverage:
-    """Coverage of the 7 shape combinations of Simple Shapes (order: COMBINATIONS), from the
-    counter's readings or their (N, 3, 3) counts (column, kind). An image counts for the set of
-    kinds it shows when it shows each kind at most once and no unreadable blob."""
-    counts, unreadable = _as_counts(readings)
-    per_kind = counts.sum(axis=1)  # (N, 3): how many of each kind, over the columns
-    ok = (per_kind <= 1).all(axis=1) & (per_kind.sum(axis=1) >= 1) & (unreadable == 0)
-    masks = (per_kind[ok] * (1 << np.arange(3))).sum(axis=1)  # 1..7, as COMBINATIONS
-    return coverage_from_counts(np.bincount(masks - 1, minlength=7), min_share)
-
-
-def shapes_metrics(images: torch.Tensor, threshold: float = 0.0) -> dict:
-    """A metrics_fn for Simple Shapes images (N, 1, 64, 64): 'hallucinated' (two or more of a
-    kind, the counter's label), 'unreadable', 'combinations_covered', 'combination_evenness'."""
-    readings = [read_image(img, threshold) for img in images.detach().cpu()]
-    if not readings:
-        raise ValueError("images must hold at least one image, got none")
-    cov = combination_coverage(readings)
-    labels = [r.label for r in readings]
-    return {"hallucinated": labels.count("hallucinated") / len(labels),
-            "unreadable": labels.count("unreadable") / len(labels),
-            "combinations_covered": cov.covered, "combination_evenness": cov.evenness}
-
-
-def class_coverage(labels: torch.Tensor | np.ndarray, n_classes: int = 10, min_share: float | None = None) -> Coverage:
-    """Coverage of n_classes classes from predicted labels (N,) (for digits: DigitsNet's)."""
-    check_positive_int("n_classes", n_classes)
-    lab = torch.as_tensor(np.asarray(labels)).long().reshape(-1)
-    if len(lab) and (int(lab.min()) < 0 or int(lab.max()) >= n_classes):
-        raise ValueError(f"labels must lie in [0, {n_classes}), got values in [{int(lab.min())}, {int(lab.max())}]")
-    return coverage_from_counts(torch.bincount(lab, minlength=n_classes), min_share)

@@ -1,20 +1,6 @@
-"""Detecting hallucinations from the trajectory of x0_hat (paper Sec. 5, Fig. 6-7).
-
-At each reverse step the network predicts the clean sample,
-x0_hat(t) = (x_t - sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) / sqrt(alpha_bar_t). For a sample
-that ends on a mode this prediction settles in the last steps; for a hallucination it keeps
-swinging between the modes it interpolates. The paper's metric is
-
-    Hal(x) = mean over dimensions of Var_{t in [t_lo, t_hi]} x0_hat(t),
-
-the population variance over the steps of a window, per dimension. A threshold on Hal then
-removes hallucinations and keeps in-support samples. This module computes Hal while sampling
-(several windows in one pass) and after the fact (by re-noising a finished sample), and scores
-a threshold: the rates removed / kept with Wilson intervals, the threshold for a target
-rate, the ROC curve and its area.
-
-Windows are step indices of the schedule, inclusive (0 is the last reverse step), as in
-`WindowVariance`; for a respaced schedule convert original times with `window_steps`.
+"""Scoring Hal as a detector of hallucinations (paper Sec. 5, Fig. 6-7): flag a sample when
+its Hal exceeds a threshold; the rates removed / kept with Wilson intervals, the threshold
+for a target rate, the ROC curve and its area. Hal itself is computed in mi_lib.hal.
 """
 
 from __future__ import annotations
@@ -25,90 +11,14 @@ import numbers
 import numpy as np
 import torch
 
-from mi_lib.checks import check_positive_int, check_window
-from mi_lib.diffusion import EpsFn, q_sample, x0_hat_from_eps
-from mi_lib.learned import chunk_generator, draw_chunks
-from mi_lib.metrics import Rate, WindowVariance, rate
-from mi_lib.runtime import progress_bar
-from mi_lib.schedules import Schedule
+from mi_lib.checks import check_finite_number, check_positive_int, check_seed
+from mi_lib.hal import hal_after_the_fact, sample_with_window_hals, window_times
+from mi_lib.metrics import Rate, rate
 
-
-def check_seed(seed: object) -> None:
-    """A seed is a non-negative integer (chunk_generator would silently fold a negative one)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-
-
-def window_times(t_lo: int, t_hi: int, n_t: int) -> list[int]:
-    """n_t distinct step indices spread evenly over [t_lo, t_hi], both ends included
-    (rounded to the nearest step). n_t must lie in [2, t_hi - t_lo + 1]."""
-    steps = t_hi - t_lo + 1
-    if isinstance(n_t, bool) or not isinstance(n_t, int) or not 2 <= n_t <= steps:
-        raise ValueError(
-            f"n_t must be an integer from 2 to the window's {steps} steps ([{t_lo}, {t_hi}]), got {n_t!r}"
-        )
-    span = t_hi - t_lo
-    return [t_lo + (2 * i * span + n_t - 1) // (2 * (n_t - 1)) for i in range(n_t)]
-
-
-def sample_with_window_hals(
-    eps_fn: EpsFn, n: int, dim: int | tuple[int, ...], schedule: Schedule, seed: int,
-    windows: list[tuple[int, int]], chunk: int = 2_000, device: torch.device | str = "cpu",
-    progress: bool = True, variance: str = "fixed_large", clip_x0: float | None = None,
-) -> tuple[torch.Tensor, dict[tuple[int, int], torch.Tensor]]:
-    """The samples of `sample_with_hal` with the same arguments, and Hal over each of several
-    windows at once (paper Sec. 5), as {window: Hal (n,)}: one sampling pass for a window
-    sweep. Each window keeps its own running mean and variance (WindowVariance), so memory
-    grows with the number of windows, not with T or a window's length. variance and clip_x0
-    are passed to ddpm_sample (a clamped x0_hat is what Hal then sees, as in sample_with_hal)."""
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    for name, value in (("n", n), ("chunk", chunk), *((f"dim[{i}]", d) for i, d in enumerate(dims))):
-        check_positive_int(name, value)
-    check_seed(seed)
-    if len(windows) == 0:
-        raise ValueError("windows must hold at least one (t_lo, t_hi) pair, got none")
-    for i, w in enumerate(windows):
-        if not isinstance(w, tuple | list) or len(w) != 2:
-            raise ValueError(f"windows[{i}] must be a pair (t_lo, t_hi) of step indices, got {w!r}")
-        check_window(*w, schedule, f"windows[{i}]: ")
-    windows = [tuple(w) for w in windows]
-    x, hals, _ = draw_chunks(eps_fn, n, dims, schedule, seed, chunk, device, progress, 0, windows, variance, clip_x0)
-    return x, dict(zip(windows, hals, strict=True))
-
-
-def hal_after_the_fact(
-    eps_fn: EpsFn, x0: torch.Tensor, schedule: Schedule, t_lo: int, t_hi: int, n_t: int, seed: int,
-    chunk: int = 10_000, progress: bool = False,
-) -> torch.Tensor:
-    """Hal of finished samples x0 (N, d) or (N, C, H, W), without their sampling trajectory
-    (paper Sec. 5 and 6, MNIST): re-noise each sample with q_sample to n_t evenly spaced steps
-    t of the window [t_lo, t_hi] (`window_times`), predict x0_hat at each, and take the
-    population variance over those t per dimension, then the mean over dimensions.
-
-    Rows go through in chunks of `chunk`; chunk i draws one eps of its shape per t, in
-    increasing t, from chunk_generator(seed, i). The running mean and variance of
-    WindowVariance keep memory independent of n_t. Returns Hal (N,) in float64 on the CPU."""
-    check_window(t_lo, t_hi, schedule)
-    times = window_times(t_lo, t_hi, n_t)
-    check_positive_int("chunk", chunk)
-    check_seed(seed)
-    if x0.ndim < 2 or x0.shape[0] == 0:
-        raise ValueError(f"x0 must have shape (N, d) or (N, C, H, W) with N >= 1, got {tuple(x0.shape)}")
-    device = x0.device
-    out = []
-    starts = range(0, x0.shape[0], chunk)
-    for i, start in enumerate(progress_bar(starts, desc="Hal after the fact", progress=progress, leave=False)):
-        rows = x0[start : start + chunk]
-        gen = chunk_generator(seed, i, device)
-        acc = WindowVariance(t_lo, t_hi)
-        for t in times:
-            eps = torch.randn(rows.shape, generator=gen, device=device, dtype=rows.dtype)
-            xt = q_sample(rows, t, schedule, eps)
-            with torch.no_grad():  # a plain nn.Module as eps_fn builds no graph either
-                eps_hat = eps_fn(xt, schedule.timesteps[t].to(device))
-            acc.update(t, x0_hat_from_eps(xt, t, eps_hat, schedule))
-        out.append(acc.hal().cpu())
-    return torch.cat(out)
+__all__ = [  # Hal's window sweep and after-the-fact Hal are imported from here by the chapters
+    "auroc", "detection_rates", "hal_after_the_fact", "roc", "sample_with_window_hals", "threshold_for_kept",
+    "threshold_for_removed", "window_times",
+]
 
 
 def _scores_and_labels(hal: object, hallucinated: object) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,8 +48,7 @@ def detection_rates(hal: torch.Tensor, hallucinated: torch.Tensor, threshold: fl
     (removed, kept): the share of hallucinations flagged, and the share of in-support samples
     not flagged, each a Rate with its 95% Wilson interval."""
     h, y = _scores_and_labels(hal, hallucinated)
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    check_finite_number("threshold", threshold)
     flagged = h > threshold
     return rate(flagged[y]), rate(~flagged[~y])
 

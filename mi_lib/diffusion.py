@@ -33,7 +33,7 @@ class Step(NamedTuple):
     x_prev: torch.Tensor
 
 
-def _coef(values: torch.Tensor, t: int | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+def coef_at(values: torch.Tensor, t: int | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
     """values[t] (a float64 buffer) as a Python float for an int t, or as a column of
     `like`'s dtype that broadcasts against it for one t per row. Callers pass square roots
     computed in float64: alpha_bar itself falls below float32's range near t = T."""
@@ -45,17 +45,19 @@ def _coef(values: torch.Tensor, t: int | torch.Tensor, like: torch.Tensor) -> fl
 
 def q_sample(x0: torch.Tensor, t: int | torch.Tensor, schedule: Schedule, eps: torch.Tensor) -> torch.Tensor:
     """Draw x_t ~ q(x_t | x0) = N(sqrt(alpha_bar_t) x0, (1 - alpha_bar_t) I) with the given eps."""
-    return _coef(schedule.sqrt_alpha_bar, t, x0) * x0 + _coef(schedule.sqrt_one_minus_alpha_bar, t, x0) * eps
+    if eps.shape != x0.shape:
+        raise ValueError(f"eps must have the shape of x0 {tuple(x0.shape)}, got {tuple(eps.shape)}")
+    return coef_at(schedule.sqrt_alpha_bar, t, x0) * x0 + coef_at(schedule.sqrt_one_minus_alpha_bar, t, x0) * eps
 
 
 def x0_hat_from_eps(xt: torch.Tensor, t: int | torch.Tensor, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t) (paper, Sec. 5)."""
-    return (xt - _coef(schedule.sqrt_one_minus_alpha_bar, t, xt) * eps) / _coef(schedule.sqrt_alpha_bar, t, xt)
+    return (xt - coef_at(schedule.sqrt_one_minus_alpha_bar, t, xt) * eps) / coef_at(schedule.sqrt_alpha_bar, t, xt)
 
 
 def eps_from_x0(xt: torch.Tensor, t: int | torch.Tensor, x0: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """The eps that maps x0 to x_t: (x_t - sqrt(alpha_bar_t) x0) / sqrt(1 - alpha_bar_t)."""
-    return (xt - _coef(schedule.sqrt_alpha_bar, t, xt) * x0) / _coef(schedule.sqrt_one_minus_alpha_bar, t, xt)
+    return (xt - coef_at(schedule.sqrt_alpha_bar, t, xt) * x0) / coef_at(schedule.sqrt_one_minus_alpha_bar, t, xt)
 
 
 def posterior_variance(schedule: Schedule) -> torch.Tensor:

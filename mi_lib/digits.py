@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mi_lib.checks import check_choice, check_positive, check_positive_int
-from mi_lib.collapse import MetricsFn, class_coverage
+from mi_lib.collapse_metrics import MetricsFn, class_coverage
 from mi_lib.runtime import make_generator, progress_bar
 
 

@@ -1,5 +1,5 @@
-"""Measuring hallucinations: rates with confidence intervals, where between the modes the
-interpolated mass lies, and the Hal metric (paper Sec. 5) accumulated while sampling.
+"""Measuring hallucinations: rates with confidence intervals, and where between the modes the
+interpolated mass lies (paper Sec. 4). The Hal metric is in mi_lib.hal.
 
 A hallucination of a Gaussian mixture is a sample farther than 6 sigma from every mode
 (paper Sec. 4.1); `GaussianMixture.hallucinated` labels them. This module counts them.
@@ -92,50 +92,3 @@ def direction_rates(x: torch.Tensor, mixture: GaussianMixture, k: float = 6.0) -
     hal = mixture.hallucinated(x, k)
     axis = interpolation_direction(x, mixture) < 22.5
     return {"axis": rate(hal & axis), "diagonal": rate(hal & ~axis)}
-
-
-class WindowVariance:
-    """The Hal metric (paper Sec. 5) computed while sampling: the variance of x0_hat over the
-    reverse steps t in [t_lo, t_hi], per dimension, then the mean over dimensions.
-
-    Welford's running mean and sum of squares keep two (N, d) tensors, whatever the window
-    length or T, instead of every step's x0_hat (T x N x d). The variance is the population
-    one (divide by the number of steps in the window).
-    """
-
-    def __init__(self, t_lo: int, t_hi: int) -> None:
-        if isinstance(t_lo, bool) or not isinstance(t_lo, int) or not 0 <= t_lo <= t_hi:
-            raise ValueError(f"t_lo must be an integer with 0 <= t_lo <= t_hi = {t_hi!r}, got {t_lo!r}")
-        self.t_lo, self.t_hi = t_lo, t_hi
-        self.count, self.mean, self.m2 = 0, None, None
-
-    def update(self, t: int, x0_hat: torch.Tensor) -> None:
-        """Add one step's x0_hat (N, d) when t lies in the window; ignore it otherwise."""
-        if not self.t_lo <= t <= self.t_hi:
-            return
-        x = x0_hat.detach().double()
-        if self.mean is None:
-            self.mean, self.m2 = torch.zeros_like(x), torch.zeros_like(x)
-        self.count += 1
-        delta = x - self.mean
-        self.mean += delta / self.count
-        self.m2 += delta * (x - self.mean)
-
-    def hal(self) -> torch.Tensor:
-        """Hal for each sample, shape (N,)."""
-        if self.count == 0:
-            raise ValueError(f"no step in the window [{self.t_lo}, {self.t_hi}] was seen; update() first")
-        return (self.m2 / self.count).reshape(self.m2.shape[0], -1).mean(dim=1)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes kept by the accumulator: independent of T and of the window length."""
-        return 0 if self.mean is None else 2 * self.mean.numel() * self.mean.element_size()
-
-
-def hal_from_trajectory(x0_hats: torch.Tensor) -> torch.Tensor:
-    """Hal from a stored window of x0_hat, shape (W, N, d): the plain reference computation
-    that WindowVariance reproduces without storing the window."""
-    if x0_hats.ndim != 3 or x0_hats.shape[0] == 0:
-        raise ValueError(f"x0_hats must have shape (W, N, d) with W >= 1, got {tuple(x0_hats.shape)}")
-    return x0_hats.double().var(dim=0, unbiased=False).mean(dim=-1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mi_lib.checks import check_choice, check_positive, check_positive_int
+from mi_lib.checks import check_choice, check_finite, check_positive, check_positive_int
 from mi_lib.diffusion import EpsFn
 from mi_lib.schedules import Schedule
 
@@ -142,8 +142,10 @@ def gaussian_mixture(
         mu = mu[:, None]
     if mu.ndim != 2 or mu.shape[0] == 0:
         raise ValueError(f"means must have shape (K,) or (K, d) with K >= 1, got {tuple(mu.shape)}")
+    check_finite("means", mu)
     K = mu.shape[0]
     s = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1)
+    check_finite("sigma", s)
     if s.numel() == 1:
         s = s.expand(K).clone()
     if s.shape != (K,) or not bool((s > 0).all()):
@@ -151,6 +153,7 @@ def gaussian_mixture(
     if weights is None:
         weights = torch.full((K,), 1.0 / K)
     w = torch.as_tensor(weights, dtype=torch.float64)
+    check_finite("weights", w)
     if w.shape != (K,):
         raise ValueError(f"weights must have shape ({K},) to match means, got {tuple(w.shape)}")
     if not bool((w > 0).all()) or abs(float(w.sum()) - 1.0) > 1e-6:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mi_lib.checks import check_choice
-from mi_lib.diffusion import _coef
+from mi_lib.diffusion import coef_at
 from mi_lib.schedules import Schedule
 
 PREDICTIONS = ("eps", "v")
@@ -26,7 +26,7 @@ PREDICTIONS = ("eps", "v")
 
 def v_target(x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, eps: torch.Tensor) -> torch.Tensor:
     """v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x0 for x_t drawn with this eps."""
-    return _coef(schedule.sqrt_alpha_bar, t, x0) * eps - _coef(schedule.sqrt_one_minus_alpha_bar, t, x0) * x0
+    return coef_at(schedule.sqrt_alpha_bar, t, x0) * eps - coef_at(schedule.sqrt_one_minus_alpha_bar, t, x0) * x0
 
 
 def training_target(prediction: str, x0: torch.Tensor, t: torch.Tensor, schedule: Schedule,

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import torch
 
-from mi_lib.checks import check_choice
+from mi_lib.checks import check_choice, check_seed
 
 SCALES = ("quick", "paper")
 T_ = TypeVar("T_")
@@ -34,9 +34,20 @@ def by_scale(scale: str, quick: T_, paper: T_) -> T_:
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch.Generator on `device`, seeded: every random draw in mi_lib takes one."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def derived_seed(seed: int, offset: int) -> int:
+    """A seed for one part of a run (a training step, a sample chunk, a generation) made from
+    the run's seed and the part's offset: a pure function, so any part can be redone alone."""
+    check_seed(seed)
+    return (seed * 1_000_003 + offset) % 2**62
+
+
+def chunk_generator(seed: int, chunk: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator for chunk `chunk` of a sample bank, a pure function of (seed, chunk)."""
+    return make_generator(derived_seed(seed, chunk), device)
 
 
 def progress_bar(iterable=None, *, desc: str, progress: bool = True, **kwargs):

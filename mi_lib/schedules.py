@@ -12,7 +12,7 @@ from functools import cached_property
 
 import torch
 
-from mi_lib.checks import check_positive_int, check_t_in_schedule
+from mi_lib.checks import check_positive_int, check_t_in_schedule, check_window
 
 SCHEDULE_KINDS = ("linear", "cosine")
 
@@ -97,6 +97,8 @@ def linear_schedule(T: int = 1000, beta_start: float = 1e-3, beta_end: float = 0
 def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
     """Cosine schedule of Nichol & Dhariwal (2021): alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) pi/2)."""
     check_positive_int("T", T)
+    if not (0.0 <= s and math.isfinite(s)):
+        raise ValueError(f"s must be a non-negative finite offset, got {s!r}")
     if not 0.0 < max_beta < 1.0:
         raise ValueError(f"max_beta must lie in (0, 1), got {max_beta}")
 
@@ -135,11 +137,8 @@ def window_steps(schedule: Schedule, t_lo: int, t_hi: int) -> tuple[int, int]:
     """The step indices (i_lo, i_hi) of a (possibly respaced) schedule whose network times lie
     in [t_lo, t_hi] of the original schedule. The paper states Hal windows in original time
     (Simple Shapes: t = 850 down to 700 while sampling with 250 respaced steps, Sec. 5)."""
+    check_window(t_lo, t_hi)  # in the original schedule's times, which this one may not reach
     ts = schedule.timesteps
-    if isinstance(t_lo, bool) or isinstance(t_hi, bool) or not (isinstance(t_lo, int) and isinstance(t_hi, int)):
-        raise ValueError(f"t_lo and t_hi must be integers, got {t_lo!r} and {t_hi!r}")
-    if not 0 <= t_lo <= t_hi:
-        raise ValueError(f"the window must satisfy 0 <= t_lo <= t_hi, got t_lo = {t_lo}, t_hi = {t_hi}")
     inside = ((ts >= t_lo) & (ts <= t_hi)).nonzero().flatten()
     if len(inside) == 0:
         raise ValueError(

@@ -1,6 +1,6 @@
 """Student versions of the chapters, and grading of what students hand back.
 
-Each exercise of a chapter follows one layout (sphinx-exercise's gated syntax):
+Each exercise of a chapter follows one layout (sphinx-exercise's gated syntax)::
 
     ```{exercise}  with its :label:         the question, which names the answers to define
     an optional setup code cell              the exercise's inputs, visible to the student
@@ -10,7 +10,7 @@ Each exercise of a chapter follows one layout (sphinx-exercise's gated syntax):
 
 The check cell's metadata records {"exercise": {"label": ..., "answers": [...]}}. The student
 version drops each solution and leaves in its place an answer cell that lists the names to
-define; the check cell that follows grades them (mi_lib.exercises recomputes the reference).
+define; the check cell that follows grades them (mi_lib.exercises recomputes the reference)::
 
     python -m mi_lib.teaching student book/*.ipynb --out student/
     python -m mi_lib.teaching grade submissions/ --out grades.csv   (see mi_lib.grading)

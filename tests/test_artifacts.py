@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mi_lib import artifacts, linear_schedule, model_eps_fn, sample_bank
-from mi_lib.artifacts import ARTIFACT_DIR, RECIPES, ToyRecipe, build, load_artifact, recipe, train_recipe
+from mi_lib.artifacts import ARTIFACT_DIR, RECIPES, ToyRecipe, load_artifact, recipe, train_recipe
+from mi_lib.artifacts.build import build_toy
 
 BUILT = [name for name in RECIPES if (ARTIFACT_DIR / f"{name}.json").is_file()]
 
@@ -55,7 +56,7 @@ def test_build_and_load_a_tiny_recipe(tmp_path, monkeypatch):
     tiny = ToyRecipe("1d_two", n_data=200, steps=4, batch_size=50, T=10, n_samples=6, sample_chunk=4, width=16,
                      n_blocks=1)
     monkeypatch.setitem(artifacts.RECIPES, "tiny", tiny)
-    manifest = build("tiny", out_dir=tmp_path, progress=False)
+    manifest = build_toy("tiny", out_dir=tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.pt"]
     art = load_artifact("tiny", tmp_path)
     assert art["samples"].shape == (6, 1) and manifest["metrics"]["n_samples"] == 6

@@ -9,23 +9,15 @@ import torch
 from torch import nn
 
 from mi_lib import ToyMLP, linear_schedule, make_generator, mixture_preset, read_image, simple_shapes
-from mi_lib.collapse import (
+from mi_lib.collapse import ddpm_sample_fn, ddpm_train_fn, generation_path, load_generation, recursive_training
+from mi_lib.collapse_filters import keep_all, keep_lowest_hal, keep_random, select
+from mi_lib.collapse_metrics import (
     COMBINATIONS,
-    PAPER_DRAW_RATIOS,
     class_coverage,
     combination_coverage,
     coverage_from_counts,
-    ddpm_sample_fn,
-    ddpm_train_fn,
-    generation_path,
-    keep_all,
-    keep_lowest_hal,
-    keep_random,
-    load_generation,
     mixture_metrics,
     mode_coverage,
-    recursive_training,
-    select,
     shapes_metrics,
 )
 from mi_lib.digits import (
@@ -80,11 +72,6 @@ def test_a_custom_filter_must_return_distinct_indices():
         select(torch.zeros(5, 1), None, 3, lambda s, h, n, g: torch.tensor([0, 0, 1]), make_generator(0))
     with pytest.raises(ValueError, match="filter must return 2 distinct integer indices"):
         select(torch.zeros(5, 1), None, 2, lambda s, h, n, g: torch.tensor([0.0, 1.0]), make_generator(0))
-
-
-def test_paper_ratios():
-    assert PAPER_DRAW_RATIOS["2d_grid"] == pytest.approx(1.025)
-    assert PAPER_DRAW_RATIOS["mnist"] == pytest.approx(65 / 60)
 
 
 # --- the loop, with a stand-in model (fast) -----------------------------------------------------

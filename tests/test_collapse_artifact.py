@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mi_lib.artifacts import ARTIFACT_DIR
+from mi_lib.artifacts import build as B
 from mi_lib.artifacts import collapse as C
 
 BUILT = [name for name in C.NAMES if (ARTIFACT_DIR / f"{name}.json").is_file()]
@@ -50,7 +51,7 @@ def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch, data):
     rec = _tiny(data)
     monkeypatch.setitem(C.RECIPES, "tiny", rec)
     work = tmp_path / "work"
-    first = C.build("tiny", tmp_path, work, progress=False)
+    first = B.build_collapse("tiny", tmp_path, work, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.pt", "work"]
     art = C.load("tiny", tmp_path)
     assert art["recipe"] == rec
@@ -66,7 +67,7 @@ def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch, data):
     assert art["metrics"]["hal"][0]["drawn_" + ("fid" if data == "digits" else "hallucinated")] == \
         art["metrics"]["random"][0]["drawn_" + ("fid" if data == "digits" else "hallucinated")]
     # a second build resumes every generation from the work folder: the same file
-    again = C.build("tiny", tmp_path, work, progress=False)
+    again = B.build_collapse("tiny", tmp_path, work, progress=False)
     assert again["sha256"] == first["sha256"] and again["metrics"]["first_losses"] == first["metrics"]["first_losses"]
     # without a work folder (what a chapter runs live) the numbers are the same
     live = C.collapse_runs("tiny", retrain=True, progress=False)
@@ -80,9 +81,9 @@ def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch, data):
 def test_first_losses_of_a_resumed_generation0_are_recomputed(tmp_path, monkeypatch):
     rec = dataclasses.replace(_tiny("2d_grid"), filters=("random",))
     monkeypatch.setitem(C.RECIPES, "tiny", rec)
-    first = C.build("tiny", tmp_path, tmp_path / "work", progress=False)
+    first = B.build_collapse("tiny", tmp_path, tmp_path / "work", progress=False)
     (tmp_path / "work" / "tiny" / "generation0.pt").unlink()
-    again = C.build("tiny", tmp_path, tmp_path / "work", progress=False)
+    again = B.build_collapse("tiny", tmp_path, tmp_path / "work", progress=False)
     assert again["metrics"]["first_losses"] == pytest.approx(first["metrics"]["first_losses"], rel=1e-6)
 
 

@@ -8,6 +8,7 @@ import torch
 
 from mi_lib import (
     ToyMLP,
+    chunk_generator,
     exact_eps_fn,
     hal_from_trajectory,
     linear_schedule,
@@ -28,7 +29,6 @@ from mi_lib.detection import (
     threshold_for_removed,
     window_times,
 )
-from mi_lib.learned import chunk_generator
 
 
 def toy_eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

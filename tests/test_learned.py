@@ -14,17 +14,6 @@ from mi_lib import (
     sample_with_hal,
     x0_hat_from_eps,
 )
-from mi_lib.models import TemporalBlock
-
-
-def test_fused_block_equals_the_plain_formula():
-    torch.manual_seed(0)
-    blk = TemporalBlock(64)
-    h, p = torch.randn(50, 64), torch.randn(50, 64)
-    u = blk.fc1(blk.act(blk.norm1(h))) + p
-    plain = h + blk.fc2(blk.act(blk.norm2(u)))
-    torch.testing.assert_close(blk(h, p), plain, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(blk(h, p[:1]), h + blk.fc2(blk.act(blk.norm2(blk.fc1(blk.act(blk.norm1(h))) + p[:1]))))
 
 
 def test_learned_score_and_x0_hat_follow_from_eps():
@@ -59,48 +48,6 @@ def test_sample_with_hal_gives_the_bank_and_hal():
     x, hal = sample_with_hal(eps_fn, 5, 2, s, seed=0, window=(0, 4), chunk=2, progress=False)
     torch.testing.assert_close(x, bank, rtol=0, atol=0)
     assert hal.shape == (5,) and bool((hal >= 0).all())
-
-
-@pytest.mark.parametrize("dim", [1, 2])
-def test_sliced_eps_fn_equals_the_plain_network(dim):
-    from mi_lib import ToyMLP, model_eps_fn
-
-    torch.manual_seed(0)
-    model = ToyMLP(dim=dim, width=32)
-    x = torch.randn(2_500, dim) * 3
-    eps_fn = model_eps_fn(model, rows=300)
-    for t in (17, 3):
-        with torch.no_grad():
-            plain = model.forward_per_sample(x, torch.tensor(t))
-        torch.testing.assert_close(eps_fn(x, torch.tensor(t)), plain, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(eps_fn(x[:200], torch.tensor(t)), plain[:200], rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="rows must be a positive integer"):
-        model_eps_fn(model, rows=0)
-
-
-def test_eps_fn_follows_weight_changes():
-    """What model_eps_fn keeps between calls (the first-layer table) is recomputed after an
-    optimiser step, after load_state_dict and after a weight is replaced."""
-    from mi_lib import ToyMLP, model_eps_fn
-
-    torch.manual_seed(0)
-    model, other = ToyMLP(dim=1, width=32), ToyMLP(dim=1, width=32)
-    x, t = torch.randn(400, 1) * 3, torch.tensor(9)
-    eps_fn = model_eps_fn(model, rows=150)
-
-    def fresh() -> torch.Tensor:
-        with torch.no_grad():
-            return model.forward_per_sample(x, t)
-
-    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    model(x, t).square().mean().backward()
-    opt.step()
-    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
-    model.load_state_dict(other.state_dict())
-    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
-    model.blocks[0].norm1.bias = torch.nn.Parameter(torch.randn(32))
-    torch.testing.assert_close(eps_fn(x, t), fresh(), rtol=1e-5, atol=1e-5)
 
 
 def test_sample_with_hal_rejects_a_window_outside_the_schedule_before_sampling():

@@ -6,37 +6,6 @@ import torch
 from mi_lib import ToyMLP, linear_schedule, load_checkpoint, make_generator, mixture_preset, train
 
 
-def _spread_norms(model: ToyMLP) -> None:
-    """Move every LayerNorm's scale and shift away from their initial 1 and 0."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.LayerNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.3)
-
-
-@pytest.mark.parametrize("dim", [1, 2])
-def test_fast_path_equals_plain_path(dim):
-    """Time features once per t, the first block's table (1D) and the folded output
-    LayerNorm give the plain network's values and gradients, with every LayerNorm's scale
-    and shift moved away from their initial 1 and 0."""
-    torch.manual_seed(0)
-    model = ToyMLP(dim=dim)
-    _spread_norms(model)
-    x = torch.cat([torch.randn(300, dim) * 3, torch.zeros(2, dim), torch.full((2, dim), 1e-4)])
-    t = torch.randint(0, 1000, (len(x),))
-    torch.testing.assert_close(model(x, t), model.forward_per_sample(x, t), rtol=1e-5, atol=1e-6)
-    t0 = torch.tensor(417)
-    torch.testing.assert_close(model(x, t0), model.forward_per_sample(x, t0), rtol=1e-5, atol=1e-6)
-    grads = []
-    for f in (model.forward, model.forward_per_sample):
-        model.zero_grad()
-        f(x, t).square().sum().backward()
-        grads.append([p.grad.clone() for p in model.parameters()])
-    for fast, plain in zip(*grads, strict=True):
-        torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
-
-
 def test_shared_blocks_reproduce_the_authors_weight_sharing():
     shared, separate = ToyMLP(dim=1, shared_blocks=True), ToyMLP(dim=1)
     assert shared.blocks[0] is shared.blocks[2]
@@ -118,56 +87,79 @@ def test_training_in_chunks_gives_the_same_steps():
         next(train(ToyMLP(dim=1), data, s, steps=1, batch_size=10, chunk=0))
 
 
-def test_first_layer_table_equals_the_matrix_product():
-    """The piecewise-linear table of the first block's fc1 (1D data) gives fc1(act(norm1(x w)))
-    on both sides of every kink, at the kinks themselves, far out (s near its bound), with a
-    LayerNorm scale of zero (a coordinate with no kink) and with a constant input weight (no
-    kinks at all); there is no table for 2D data."""
-    torch.manual_seed(1)
-    model = ToyMLP(dim=1, width=64)
-    _spread_norms(model)
-    blk = model.blocks[0]
+def test_batches_visit_every_row_once_per_epoch_and_resume_in_place():
+    from mi_lib.training import batches
 
-    def plain(x: torch.Tensor) -> torch.Tensor:
-        return blk.fc1(blk.act(blk.norm1(model.inp(x))))
-
-    def via_table(x: torch.Tensor) -> torch.Tensor:
-        zero = torch.zeros(1, model.width)
-        return model._first_u(model.first_layer(), model._first_s(x), zero)
-
-    with torch.no_grad():
-        blk.norm1.weight[3] = 0.0
-        first = model.first_layer()
-        assert 0 < len(first.z) <= model.width and bool((first.z[1:] >= first.z[:-1]).all())
-        assert first.A.shape == first.B.shape == (len(first.z) + 1, model.width)
-        # x where s hits each kink: s = x / sqrt(x^2 v + eps) inverts to x = s sqrt(eps / (1 - s^2 v))
-        v = (model.inp.weight[:, 0] - model.inp.weight[:, 0].mean()).pow(2).mean()
-        z = first.z.double()
-        at_kinks = (z * torch.sqrt(blk.norm1.eps / (1 - z * z * v))).float()[:, None]
-        x = torch.cat([torch.linspace(-50, 50, 4001)[:, None], at_kinks, at_kinks * (1 + 1e-3), at_kinks * (1 - 1e-3),
-                       torch.tensor([[0.0], [1e6], [-1e6]])])
-        torch.testing.assert_close(via_table(x), plain(x), rtol=1e-5, atol=1e-5)
-        model.inp.weight.fill_(0.5)  # exactly constant: w - mean w = 0
-        assert len(model.first_layer().z) == 0
-        torch.testing.assert_close(via_table(x), plain(x), rtol=1e-5, atol=1e-5)
-    assert ToyMLP(dim=2).first_layer() is None
+    x0 = torch.arange(10.0)[:, None]
+    run = batches(x0, 4, seed=3)
+    first = [next(run) for _ in range(6)]  # two epochs of 4 + 4 + 2 rows
+    assert [len(b) for b in first] == [4, 4, 2, 4, 4, 2]
+    for epoch in (first[:3], first[3:]):
+        assert sorted(torch.cat(epoch)[:, 0].tolist()) == list(range(10))
+    assert not torch.equal(torch.cat(first[:3]), torch.cat(first[3:]))  # a fresh order each epoch
+    later = batches(x0, 4, seed=3, start=4)
+    assert torch.equal(next(later), first[4])
 
 
-@pytest.mark.parametrize("dim", [1, 2])
-def test_chunked_backward_with_shared_time_features_gives_the_plain_gradient(dim):
-    from mi_lib.training import _backward_in_chunks, eps_loss
+def test_draw_t_eps_is_a_function_of_seed_and_step():
+    from mi_lib.training import draw_t_eps
 
-    torch.manual_seed(0)
-    model, s = ToyMLP(dim=dim, width=32), linear_schedule(50)
-    _spread_norms(model)
-    g = make_generator(4)
-    x0, eps = torch.randn(700, dim, generator=g), torch.randn(700, dim, generator=g)
-    t = torch.randint(0, 50, (700,), generator=g)
-    plain = eps_loss(model, x0, s, t, eps)
-    plain.backward()
-    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad()
-    loss = _backward_in_chunks(model, x0, s, t, eps, chunk=200)
-    assert loss == pytest.approx(float(plain.detach()), rel=1e-5)
-    for n, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, expected[n], rtol=1e-4, atol=1e-6, msg=n)
+    x0 = torch.zeros(500, 2)
+    t, eps = draw_t_eps(x0, 50, seed=1, step=7)
+    t2, eps2 = draw_t_eps(x0, 50, seed=1, step=7)
+    assert torch.equal(t, t2) and torch.equal(eps, eps2) and eps.shape == x0.shape
+    assert int(t.min()) >= 0 and int(t.max()) == 49
+    assert not torch.equal(draw_t_eps(x0, 50, seed=1, step=8)[1], eps)
+
+
+def test_ema_update_is_the_exponential_moving_average():
+    from mi_lib.training import ema_update
+
+    model, ema = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = [p.detach().clone() for p in ema.parameters()]
+    ema_update(ema, model, decay=0.9)
+    for e, b, p in zip(ema.parameters(), before, model.parameters(), strict=True):
+        torch.testing.assert_close(e, 0.9 * b + 0.1 * p.detach())
+
+
+def test_training_with_ema_saves_and_resumes_it(tmp_path):
+    data = mixture_preset("1d_three").sample(300, make_generator(0))
+    s, ckpt = linear_schedule(20), tmp_path / "run.pt"
+
+    def fresh():
+        torch.manual_seed(2)
+        model = ToyMLP(dim=1, width=16, n_blocks=1)
+        ema = ToyMLP(dim=1, width=16, n_blocks=1)
+        ema.load_state_dict(model.state_dict())
+        return model, ema
+
+    straight, straight_ema = fresh()
+    list(train(straight, data, s, steps=6, batch_size=100, ema=straight_ema, ema_decay=0.5, progress=False))
+    model, ema = fresh()
+    list(train(model, data, s, steps=3, batch_size=100, ema=ema, ema_decay=0.5, checkpoint=ckpt, progress=False))
+    model, ema = fresh()
+    list(train(model, data, s, steps=6, batch_size=100, ema=ema, ema_decay=0.5, checkpoint=ckpt, progress=False))
+    for a, b in zip(straight_ema.state_dict().values(), ema.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_mean_last():
+    from mi_lib.training import mean_last
+
+    assert mean_last([5.0] * 10 + [1.0] * 100) == 1.0
+    assert mean_last([1.0, 2.0, 3.0], k=2) == 2.5
+    assert mean_last([4.0]) == 4.0
+    with pytest.raises(ValueError, match="losses must hold at least one loss"):
+        mean_last([])
+
+
+@pytest.mark.parametrize(
+    "x0, match",
+    [
+        (torch.full((20, 1), float("nan")), "x0 must be finite, got 20 non-finite entries"),
+        (torch.zeros(20, 2), r"x0 must have shape \(N, 1\) for a model of dim 1, got \(20, 2\)"),
+    ],
+)
+def test_training_rejects_bad_data_up_front(x0, match):
+    with pytest.raises(ValueError, match=match):
+        next(train(ToyMLP(dim=1, width=8), x0, linear_schedule(10), steps=2, batch_size=10, progress=False))

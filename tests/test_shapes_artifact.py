@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mi_lib.artifacts import ARTIFACT_DIR
+from mi_lib.artifacts import build as B
 from mi_lib.artifacts import shapes as S
 from mi_lib.shapes import read_image
 
@@ -43,15 +44,15 @@ def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch):
     tiny = dataclasses.replace(S.RECIPE, base=8, steps=4, batch_size=8, n_data=40, n_samples=3, sample_chunk=2,
                                sample_steps=12)
     work = tmp_path / "work"
-    first = S.build(tmp_path, work, tiny, progress=False)
+    first = B.build_shapes(tmp_path, work, tiny, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes.json", "shapes.pt", "shapes_bank.npz", "work"]
     art = S.load_shapes(tmp_path)
     assert art["images"].shape == (3, 1, 64, 64) and art["recipe"] == tiny
     assert art["images"].min() >= -1 and art["images"].max() <= 1
     # A second build finds the finished checkpoint and the sampled bank, and resumes from them:
     # same weights, same losses, same bank, without sampling again.
-    monkeypatch.setattr(S, "sample_shapes", lambda *a, **k: pytest.fail("sampled again"))
-    again = S.build(tmp_path, work, tiny, progress=False)
+    monkeypatch.setattr(B, "sample_in_processes", lambda *a, **k: pytest.fail("sampled again"))
+    again = B.build_shapes(tmp_path, work, tiny, progress=False)
     assert again["files"]["shapes_bank.npz"] == first["files"]["shapes_bank.npz"]
     assert again["metrics"]["first_losses"] == first["metrics"]["first_losses"]
     assert again["files"]["shapes.pt"]["sha256"] == first["files"]["shapes.pt"]["sha256"]
@@ -69,18 +70,18 @@ def test_build_refuses_to_resume_another_recipes_checkpoint(tmp_path):
     tiny = dataclasses.replace(S.RECIPE, base=8, steps=2, batch_size=8, n_data=40, n_samples=2, sample_chunk=2,
                                sample_steps=12)
     work = tmp_path / "work"
-    short = S.build(tmp_path, work, tiny, progress=False)
+    short = B.build_shapes(tmp_path, work, tiny, progress=False)
     with pytest.raises(ValueError, match=r"another recipe.*\['lr'\]"):
-        S.build(tmp_path, work, dataclasses.replace(tiny, lr=1e-3), progress=False)
+        B.build_shapes(tmp_path, work, dataclasses.replace(tiny, lr=1e-3), progress=False)
     # A longer run of the same recipe resumes: its first steps are the shorter run's.
-    longer = S.build(tmp_path, work, dataclasses.replace(tiny, steps=3), progress=False)
+    longer = B.build_shapes(tmp_path, work, dataclasses.replace(tiny, steps=3), progress=False)
     assert longer["metrics"]["first_losses"][:2] == short["metrics"]["first_losses"]
     assert len(longer["metrics"]["first_losses"]) == 3
     unknown = tmp_path / "unknown"
     unknown.mkdir()
     (unknown / "shapes_train.pt").write_bytes(b"")
     with pytest.raises(ValueError, match="unknown recipe"):
-        S.build(tmp_path, unknown, tiny, progress=False)
+        B.build_shapes(tmp_path, unknown, tiny, progress=False)
 
 
 def test_redraw_chunk_gives_back_that_chunk_of_the_bank(tmp_path):
@@ -112,7 +113,7 @@ def test_sampling_in_processes_gives_the_serial_bank():
         serial = S.sample_shapes(model, tiny, progress=False)
     finally:
         torch.set_num_threads(threads)
-    parallel = S.sample_shapes(model, tiny, progress=False, jobs=2)
+    parallel = B.sample_in_processes(model, tiny, progress=False, jobs=2)
     assert torch.equal(parallel[0], serial[0]) and torch.equal(parallel[1], serial[1])
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
-        S.sample_shapes(model, tiny, jobs=0)
+        B.sample_in_processes(model, tiny, jobs=0)

@@ -3,34 +3,32 @@
 Each artifact NAME is two files in this folder: NAME.pt (the ToyMLP's weights, the loss of
 every training step, and a bank of samples drawn from the trained model) and NAME.json, its
 manifest: the exact command that made it, the recipe, sha256 of NAME.pt, and its metrics.
-`python -m mi_lib.artifacts build NAME` remakes one; training is deterministic per seed, so
+`python -m mi_lib.artifacts build NAME` remakes one (mi_lib.artifacts.build); training is deterministic per seed, so
 a test re-runs the first steps of each recipe and compares the losses with the manifest's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import platform
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from mi_lib.checkpoints import atomic_write, save_checkpoint
+from mi_lib.artifacts.manifest import ARTIFACT_DIR, load_manifest, verified_manifest
 from mi_lib.checks import check_choice
 from mi_lib.learned import model_eps_fn, sample_bank
-from mi_lib.metrics import hallucination_rate
 from mi_lib.mixtures import GaussianMixture, mixture_preset
 from mi_lib.models import ToyMLP
 from mi_lib.runtime import make_generator
 from mi_lib.schedules import Schedule, linear_schedule
 from mi_lib.training import TrainStep, train
 
-ARTIFACT_DIR = Path(__file__).resolve().parent
+__all__ = [  # ARTIFACT_DIR and load_manifest are read from here by the tests and the build command
+    "ARTIFACT_DIR", "N_FIRST_LOSSES", "RECIPES", "ToyRecipe", "load_artifact", "load_manifest", "paper_recipe",
+    "recipe", "toy_model", "train_and_sample", "train_recipe",
+]
 N_FIRST_LOSSES = 5
 
 
@@ -111,22 +109,7 @@ def train_recipe(rec: ToyRecipe, model: ToyMLP, steps: int | None = None, progre
                  lr=rec.lr, seed=rec.seed, progress=progress)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _file_manifest(name: str, rec: object, path: Path) -> dict:
-    """What every one-file artifact's manifest opens with: its name, the command that builds it,
-    the recipe (a dataclass), and the file's name, sha256 and size."""
-    return {"name": name, "command": f"python -m mi_lib.artifacts build {name}", "recipe": dataclasses.asdict(rec),
-            "file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
-
-
-def _train_and_sample(
+def train_and_sample(
     rec: ToyRecipe, device: torch.device | str = "cpu", progress: bool = True
 ) -> tuple[ToyMLP, list[float], torch.Tensor]:
     """A fresh model trained by the recipe, its losses, and its bank of samples."""
@@ -137,46 +120,11 @@ def _train_and_sample(
     return model, losses, samples
 
 
-def build(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = True) -> dict:
-    """Train the recipe's model on the CPU, draw its sample bank, and write NAME.pt and
-    NAME.json (both atomically). Returns the manifest."""
-    rec, out_dir = recipe(name), Path(out_dir)
-    start = time.time()
-    model, losses, samples = _train_and_sample(rec, progress=progress)
-    path = out_dir / f"{name}.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "losses": torch.tensor(losses), "samples": samples})
-    hal = hallucination_rate(samples, rec.mixture())
-    manifest = {
-        **_file_manifest(name, rec, path),
-        "metrics": {
-            "first_losses": losses[:N_FIRST_LOSSES],
-            "final_loss_mean_last_100": sum(losses[-100:]) / len(losses[-100:]),
-            "epochs": rec.epochs,
-            "hallucination_rate": hal.rate, "hallucinated": hal.count, "n_samples": hal.n,
-        },
-        "built_with": {"torch": torch.__version__, "python": platform.python_version(),
-                       "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)},
-    }
-    _write_json(out_dir / f"{name}.json", manifest)
-    return manifest
-
-
-def load_manifest(name: str, art_dir: str | Path = ARTIFACT_DIR) -> dict:
-    path = Path(art_dir) / f"{name}.json"
-    if not path.is_file():
-        raise ValueError(f"name must be a built artifact (no {path.name} in {art_dir}); "
-                         f"run: python -m mi_lib.artifacts build {name}")
-    return json.loads(path.read_text())
-
-
 def load_artifact(name: str, art_dir: str | Path = ARTIFACT_DIR, verify: bool = True) -> dict:
     """The artifact's trained model (eval mode, CPU), its losses, samples and manifest.
     verify=True checks the file against the manifest's sha256 first."""
-    manifest = load_manifest(name, art_dir)
-    path = Path(art_dir) / manifest["file"]
-    if verify and _sha256(path) != manifest["sha256"]:
-        raise ValueError(f"{path.name} does not match the sha256 in its manifest; rebuild it")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    manifest = verified_manifest(name, art_dir, verify)
+    state = torch.load(Path(art_dir) / manifest["file"], map_location="cpu", weights_only=True)
     rec = ToyRecipe(**manifest["recipe"])
     model = rec.model()
     model.load_state_dict(state["model"])
@@ -203,5 +151,5 @@ def toy_model(name: str, scale: str = "quick", retrain: bool = False, device: to
     if scale == "quick" and not retrain:
         return load_artifact(name)
     rec = recipe(name) if scale == "quick" else paper_recipe(name)
-    model, losses, samples = _train_and_sample(rec, device, progress)
+    model, losses, samples = train_and_sample(rec, device, progress)
     return {"model": model, "losses": torch.tensor(losses), "samples": samples, "manifest": None, "recipe": rec}

@@ -22,8 +22,6 @@ run is resumable: its finished generations are saved in a work folder.
 from __future__ import annotations
 
 import dataclasses
-import platform
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,24 +29,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mi_lib.artifacts.manifest import ARTIFACT_DIR, verified_manifest
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice
-from mi_lib.collapse import (
-    FILTERS,
-    Generation,
-    MetricsFn,
-    generation_model,
-    generation_seed,
-    mixture_metrics,
-    recursive_training,
-)
+from mi_lib.collapse import Generation, generation_model, generation_seed, recursive_training
+from mi_lib.collapse_filters import FILTERS
+from mi_lib.collapse_metrics import MetricsFn, mixture_metrics
 from mi_lib.digits import DigitsNet, digits_metrics, load_digits_images, train_digits_classifier
-from mi_lib.learned import model_eps_fn, sample_with_hal
+from mi_lib.hal import sample_with_hal
+from mi_lib.learned import model_eps_fn
 from mi_lib.mixtures import GaussianMixture, mixture_preset
 from mi_lib.models import ToyMLP
 from mi_lib.runtime import make_generator
 from mi_lib.schedules import Schedule, linear_schedule
-from mi_lib.training import TrainStep, train
+from mi_lib.training import TrainStep, mean_last, train
 
 N_FIRST_LOSSES = 5
 DATASETS = ("2d_grid", "digits")
@@ -182,7 +176,7 @@ def train_fn(rec: CollapseRecipe, progress: bool = True):
 
     def fn(model: nn.Module, data: torch.Tensor, generation: int) -> dict:
         losses = [s.loss for s in train_generation(rec, model, data, generation, progress=progress)]
-        return {"loss": sum(losses[-100:]) / len(losses[-100:])}
+        return {"loss": mean_last(losses)}
 
     return fn
 
@@ -220,7 +214,7 @@ class _Gen0Cache:
             model.load_state_dict(self._gen0[0])
             return {"loss": self._gen0[1]}
         losses = [s.loss for s in train_generation(self.rec, model, data, generation, progress=self.progress)]
-        loss = sum(losses[-100:]) / len(losses[-100:])
+        loss = mean_last(losses)
         if generation == 0:
             self.first_losses = losses[:N_FIRST_LOSSES]
             self._gen0 = {k: v.clone() for k, v in model.state_dict().items()}, loss
@@ -304,39 +298,6 @@ def run_all(rec: CollapseRecipe, work_dir: str | Path | None = None, device: tor
             "classifier": None if net is None else net.state_dict()}
 
 
-def build(name: str, out_dir: str | Path, work_dir: str | Path, rec: CollapseRecipe | None = None,
-          progress: bool = True, device: torch.device | str = "cpu") -> dict:
-    """Run the recipe's filters (resuming from work_dir/name), and write NAME.pt (samples and
-    Hal per filter and generation; the digit classifier) and NAME.json, its manifest, into
-    out_dir atomically. Returns the manifest."""
-    from mi_lib.artifacts import _file_manifest, _write_json  # the registry's helpers, shared
-
-    rec = rec if rec is not None else recipe(name)
-    out_dir = Path(out_dir)
-    start = time.time()
-    with torch.random.fork_rng(devices=[]):
-        result = run_all(rec, Path(work_dir) / name, device, progress)
-    path = out_dir / f"{name}.pt"
-    state = {"samples": {f: r["samples"] for f, r in result["runs"].items()},
-             "hal": {f: r["hal"].float() for f, r in result["runs"].items()}}
-    if result["classifier"] is not None:
-        state["classifier"] = result["classifier"]
-    save_checkpoint(path, state)
-    manifest = {
-        **_file_manifest(name, rec, path),
-        "metrics": {
-            "first_losses": result["first_losses"],
-            "epochs_per_generation": rec.epochs,
-            "generations": {f: r["metrics"] for f, r in result["runs"].items()},
-            "seconds": {f: r["seconds"] for f, r in result["runs"].items()},
-        },
-        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                       "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)},
-    }
-    _write_json(out_dir / f"{name}.json", manifest)
-    return manifest
-
-
 def _recipe_from(d: dict) -> CollapseRecipe:
     d = dict(d)
     d.update(window=tuple(d["window"]), filters=tuple(d["filters"]))
@@ -347,15 +308,10 @@ def load(name: str, art_dir: str | Path | None = None, verify: bool = True) -> d
     """A shipped run: {"recipe", "manifest", "metrics" {filter: [per generation]}, "samples"
     {filter: (G, n_store, dim)}, "hal" {filter: (G, n_store)}, "classifier" (digits: a
     DigitsNet in eval mode, else None)}. verify=True checks the sha256 first."""
-    from mi_lib.artifacts import ARTIFACT_DIR, _sha256, load_manifest
-
     check_choice("name", name, RECIPES)
     art_dir = Path(art_dir) if art_dir is not None else ARTIFACT_DIR
-    manifest = load_manifest(name, art_dir)
-    path = art_dir / manifest["file"]
-    if verify and _sha256(path) != manifest["sha256"]:
-        raise ValueError(f"{path.name} does not match the sha256 in its manifest; rebuild it")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    manifest = verified_manifest(name, art_dir, verify)
+    state = torch.load(art_dir / manifest["file"], map_location="cpu", weights_only=True)
     net = None
     if "classifier" in state:
         net = DigitsNet()

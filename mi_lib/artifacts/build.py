@@ -1,0 +1,275 @@
+"""The build command's machinery (`python -m mi_lib.artifacts build NAME`): for each kind of
+artifact, a build function that runs its recipe and writes its files and manifest
+(mi_lib.artifacts.manifest). Process pools, caches and resumable work folders live here, not
+in what the chapters import. A new kind needs a recipe, a loader and one entry in KINDS.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import json
+import math
+import multiprocessing
+import platform
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mi_lib.artifacts import N_FIRST_LOSSES, RECIPES, recipe, train_and_sample
+from mi_lib.artifacts import collapse as C
+from mi_lib.artifacts.manifest import ARTIFACT_DIR, file_entry, opening, write_json
+from mi_lib.artifacts.shapes import NAME, RECIPE, ShapesRecipe, from_uint8, sample_shapes, to_uint8, train_shapes
+from mi_lib.checkpoints import atomic_write, save_checkpoint
+from mi_lib.checks import check_positive_int
+from mi_lib.metrics import hallucination_rate, rate
+from mi_lib.shapes import read_image
+from mi_lib.training import mean_last
+from mi_lib.unet import UNet
+
+
+class Kind(NamedTuple):
+    """A kind of artifact: the names it builds and how to build one of them into out_dir."""
+
+    names: tuple[str, ...]
+    build: Callable[..., dict]  # build(name, out_dir, work_dir=..., device=..., jobs=..., progress=...)
+
+
+# --- toy models and their sample banks -------------------------------------------------------
+
+
+def build_toy(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = True) -> dict:
+    """Train the recipe's model on the CPU, draw its sample bank, and write NAME.pt and
+    NAME.json (both atomically). Returns the manifest."""
+    rec, out_dir = recipe(name), Path(out_dir)
+    start = time.time()
+    model, losses, samples = train_and_sample(rec, progress=progress)
+    path = out_dir / f"{name}.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "losses": torch.tensor(losses), "samples": samples})
+    hal = hallucination_rate(samples, rec.mixture())
+    manifest = {
+        **opening(name, rec, path),
+        "metrics": {
+            "first_losses": losses[:N_FIRST_LOSSES],
+            "final_loss_mean_last_100": mean_last(losses),
+            "epochs": rec.epochs,
+            "hallucination_rate": hal.rate, "hallucinated": hal.count, "n_samples": hal.n,
+        },
+        "built_with": {"torch": torch.__version__, "python": platform.python_version(),
+                       "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)},
+    }
+    write_json(out_dir / f"{name}.json", manifest)
+    return manifest
+
+
+
+# --- the Simple Shapes U-Net and its bank --------------------------------------------------------
+
+
+def sample_in_processes(model: nn.Module, rec: ShapesRecipe, n: int | None = None, first_chunk: int = 0,
+                        device: torch.device | str = "cpu", progress: bool = True,
+                        jobs: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """sample_shapes, its chunks drawn by `jobs` processes of one thread each (CPU only). The
+    chunks are independent, so the result is the one sample_shapes gives with one thread."""
+    check_positive_int("jobs", jobs)
+    n = n or rec.n_samples
+    if jobs == 1:
+        return sample_shapes(model, rec, n, first_chunk, device, progress)
+    if torch.device(device).type != "cpu":
+        raise ValueError(f"jobs > 1 samples on CPU processes; got jobs={jobs} with device {str(device)!r}")
+    starts = range(0, n, rec.sample_chunk)
+    parts: list[tuple[torch.Tensor, torch.Tensor]] = []
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_sampler,
+                             initargs=(model.cpu(), rec)) as pool:
+        jobs_list = [(first_chunk + i, min(rec.sample_chunk, n - s)) for i, s in enumerate(starts)]
+        chunks = pool.map(_sample_chunk, jobs_list)
+        for part in tqdm(chunks, total=len(starts), desc="sampling (chunks)", disable=not progress):
+            parts.append(part)
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+_WORKER: dict = {}
+
+
+def _init_sampler(model: nn.Module, rec: ShapesRecipe) -> None:
+    torch.set_num_threads(1)
+    _WORKER.update(model=model, rec=rec)
+
+
+def _sample_chunk(job: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    index, size = job
+    return sample_shapes(_WORKER["model"], _WORKER["rec"], n=size, first_chunk=index, progress=False)
+
+
+
+def _labels(images: torch.Tensor) -> list[str]:
+    return [read_image(im).label for im in images]
+
+
+TRAINING_FIELDS = ("n_data", "data_seed", "base", "mults", "n_res", "patch", "T", "batch_size", "lr",
+                   "prediction", "ema_decay", "seed")
+
+
+def _claim_work_dir(work_dir: Path, rec: ShapesRecipe) -> None:
+    """Record the recipe's training settings in work_dir, or refuse to resume a checkpoint
+    made with other ones. `steps` may differ: the learning rate is constant and each step's
+    randomness depends on its index alone, so a longer run resumed from a shorter one is the
+    longer run. The sampling settings do not touch the checkpoint."""
+    stamp = work_dir / "shapes_recipe.json"
+    wanted = json.loads(json.dumps({k: getattr(rec, k) for k in TRAINING_FIELDS}))
+    if stamp.is_file():
+        found = json.loads(stamp.read_text())
+        if found != wanted:
+            changed = sorted(k for k in wanted if found.get(k) != wanted[k])
+            raise ValueError(f"work_dir {str(work_dir)!r} holds a run of another recipe (differs in {changed}); "
+                             "pass a fresh work_dir or delete it")
+    elif (work_dir / "shapes_train.pt").is_file():
+        raise ValueError(f"work_dir {str(work_dir)!r} holds a checkpoint of an unknown recipe; "
+                         "pass a fresh work_dir or delete it")
+    else:
+        write_json(stamp, wanted)
+
+
+def _sampled_bank(ema: UNet, rec: ShapesRecipe, work_dir: Path, device: torch.device | str,
+                  progress: bool, jobs: int) -> tuple[bytes, float, int]:
+    """The bank file's bytes (images as uint8, Hal), the seconds its sampling took and the
+    processes that sampled it (`jobs` of the build that did). The bank
+    is kept in work_dir with what made it, so a build run again (after an interruption, or
+    after a change of the counter that labels it) does not sample it again."""
+    cache = work_dir / f"{NAME}_bank.npz"
+    stamp = json.dumps(dataclasses.asdict(rec))  # the whole recipe: the weights' and the sampler's
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as old:
+            if str(old["stamp"]) == stamp:
+                return _bank_bytes(old["images"], old["hal"]), float(old["sample_seconds"]), int(old["sample_jobs"])
+    start = time.time()
+    images, hal = sample_in_processes(rec.eps_model(ema), rec, device=device, progress=progress, jobs=jobs)
+    secs = time.time() - start
+    cached = io.BytesIO()
+    np.savez_compressed(cached, images=to_uint8(images.cpu()), hal=hal.float().numpy(), stamp=np.array(stamp),
+                        sample_seconds=np.array(secs), sample_jobs=np.array(jobs))
+    atomic_write(cache, lambda f: f.write(cached.getvalue()))
+    return _bank_bytes(to_uint8(images.cpu()), hal.float().numpy()), secs, jobs
+
+
+def _bank_bytes(images: np.ndarray, hal: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=images, hal=hal)
+    return buf.getvalue()
+
+
+def build_shapes(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = RECIPE, progress: bool = True,
+                 device: torch.device | str = "cpu", jobs: int = 1) -> dict:
+    """Train (resuming from work_dir/shapes_train.pt if present), sample the bank with the EMA
+    weights, and write shapes.pt, shapes_bank.npz and shapes.json into out_dir atomically."""
+    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    _claim_work_dir(work_dir, rec)
+    start = time.time()
+    model = rec.model()
+    ema = copy.deepcopy(model)
+    # The losses so far and the training seconds of earlier, interrupted invocations.
+    losses_file = work_dir / "shapes_losses.pt"
+    log = torch.load(losses_file, weights_only=True) if losses_file.is_file() else {"losses": torch.zeros(0)}
+    log = log if isinstance(log, dict) else {"losses": log}  # written by an earlier version: no seconds
+    losses, earlier_secs = log["losses"].tolist(), float(log.get("train_seconds", float("nan")))
+    earlier_secs = 0.0 if not losses else earlier_secs
+    for step in train_shapes(rec, model, ema, checkpoint=work_dir / "shapes_train.pt", progress=progress,
+                             device=device):
+        losses = losses[: step.step - 1] + [step.loss]
+        if step.step % 250 == 0 or step.step == rec.steps:
+            save_checkpoint(losses_file, {"losses": torch.tensor(losses),
+                                          "train_seconds": earlier_secs + time.time() - start})
+    train_secs = earlier_secs + time.time() - start
+    ema.eval()
+    bank_bytes, sample_secs, jobs = _sampled_bank(ema, rec, work_dir, device, progress, jobs)
+    weights = out_dir / f"{NAME}.pt"
+    save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
+                              "losses": torch.tensor(losses)})
+    bank = out_dir / f"{NAME}_bank.npz"
+    atomic_write(bank, lambda f: f.write(bank_bytes))
+    with np.load(bank, allow_pickle=False) as saved:
+        labels = _labels(from_uint8(saved["images"]))
+    counts = {lab: labels.count(lab) for lab in ("in support", "hallucinated", "unreadable")}
+    manifest = {
+        "name": NAME,
+        "command": f"python -m mi_lib.artifacts build {NAME}",
+        "recipe": dataclasses.asdict(rec),
+        "files": {p.name: file_entry(p) for p in (weights, bank)},
+        "metrics": {
+            "first_losses": losses[:5],
+            "final_loss_mean_last_250": mean_last(losses, 250),
+            "epochs": rec.epochs,
+            "labels": counts,
+            "hallucination_rate": rate(torch.tensor([lab == "hallucinated" for lab in labels])).rate,
+        },
+        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+                       "threads": torch.get_num_threads(), "sample_jobs": jobs,
+                       "train_seconds": round(train_secs, 1) if math.isfinite(train_secs) else None,
+                       "sample_seconds": round(sample_secs, 1)},
+    }
+    write_json(out_dir / f"{NAME}.json", manifest)
+    return manifest
+
+
+
+# --- recursive-training runs ---------------------------------------------------------------------
+
+
+def build_collapse(name: str, out_dir: str | Path, work_dir: str | Path, rec: C.CollapseRecipe | None = None,
+                   progress: bool = True, device: torch.device | str = "cpu") -> dict:
+    """Run the recipe's filters (resuming from work_dir/name), and write NAME.pt (samples and
+    Hal per filter and generation; the digit classifier) and NAME.json, its manifest, into
+    out_dir atomically. Returns the manifest."""
+    rec = rec if rec is not None else C.recipe(name)
+    out_dir = Path(out_dir)
+    start = time.time()
+    with torch.random.fork_rng(devices=[]):
+        result = C.run_all(rec, Path(work_dir) / name, device, progress)
+    path = out_dir / f"{name}.pt"
+    state = {"samples": {f: r["samples"] for f, r in result["runs"].items()},
+             "hal": {f: r["hal"].float() for f, r in result["runs"].items()}}
+    if result["classifier"] is not None:
+        state["classifier"] = result["classifier"]
+    save_checkpoint(path, state)
+    manifest = {
+        **opening(name, rec, path),
+        "metrics": {
+            "first_losses": result["first_losses"],
+            "epochs_per_generation": rec.epochs,
+            "generations": {f: r["metrics"] for f, r in result["runs"].items()},
+            "seconds": {f: r["seconds"] for f, r in result["runs"].items()},
+        },
+        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+                       "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)},
+    }
+    write_json(out_dir / f"{name}.json", manifest)
+    return manifest
+
+
+
+KINDS: dict[str, Kind] = {
+    "toy": Kind(tuple(RECIPES), lambda name, out_dir, progress=True, **_: build_toy(name, out_dir, progress)),
+    "shapes": Kind((NAME,), lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
+                   build_shapes(out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
+    "collapse": Kind(C.NAMES, lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
+                     build_collapse(name, out_dir, work_dir, progress=progress, device=device)),
+}
+
+
+def kind_of(name: str) -> str:
+    """The kind that builds artifact `name`."""
+    for kind, k in KINDS.items():
+        if name in k.names:
+            return kind
+    raise ValueError(f"name must be an artifact of some kind ({', '.join(n for k in KINDS.values() for n in k.names)})"
+                     f", got {name!r}")

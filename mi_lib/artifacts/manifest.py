@@ -1,0 +1,55 @@
+"""What every shipped artifact has, whatever it holds: its files, each with its sha256 and
+size, and a JSON manifest NAME.json beside them with the command that built it, its recipe
+and its metrics. One way to write a manifest, one way to read and verify it."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from mi_lib.checkpoints import atomic_write
+
+ARTIFACT_DIR = Path(__file__).resolve().parent
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def file_entry(path: Path) -> dict:
+    """A file's sha256 and size, as a manifest records them."""
+    return {"sha256": sha256(path), "bytes": path.stat().st_size}
+
+
+def opening(name: str, rec: object, path: Path) -> dict:
+    """What a one-file artifact's manifest opens with: its name, the command that builds it,
+    the recipe (a dataclass), and the file's name, sha256 and size."""
+    return {"name": name, "command": f"python -m mi_lib.artifacts build {name}", "recipe": dataclasses.asdict(rec),
+            "file": path.name, **file_entry(path)}
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """obj as indented JSON at path, written atomically."""
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+
+
+def load_manifest(name: str, art_dir: str | Path = ARTIFACT_DIR) -> dict:
+    """The manifest NAME.json in art_dir (a ValueError with the build command if it is missing)."""
+    path = Path(art_dir) / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"name must be a built artifact (no {path.name} in {art_dir}); "
+                         f"run: python -m mi_lib.artifacts build {name}")
+    return json.loads(path.read_text())
+
+
+def verified_manifest(name: str, art_dir: str | Path = ARTIFACT_DIR, verify: bool = True) -> dict:
+    """load_manifest, and (verify=True) every file it lists ('file', or 'files') checked
+    against its sha256."""
+    manifest, art_dir = load_manifest(name, art_dir), Path(art_dir)
+    files = manifest.get("files") or {manifest["file"]: {"sha256": manifest["sha256"]}}
+    for fname, meta in files.items():
+        if verify and sha256(art_dir / fname) != meta["sha256"]:
+            raise ValueError(f"{fname} does not match the sha256 in its manifest; rebuild it")
+    return manifest
