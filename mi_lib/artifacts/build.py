@@ -22,7 +22,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from mi_lib.artifacts import N_FIRST_LOSSES, RECIPES, recipe, train_and_sample
 from mi_lib.artifacts import collapse as C
@@ -31,6 +30,7 @@ from mi_lib.artifacts.shapes import NAME, RECIPE, ShapesRecipe, from_uint8, samp
 from mi_lib.checkpoints import atomic_write, save_checkpoint
 from mi_lib.checks import check_positive_int
 from mi_lib.metrics import hallucination_rate, rate
+from mi_lib.runtime import progress_bar
 from mi_lib.shapes import read_image
 from mi_lib.training import mean_last
 from mi_lib.unet import UNet
@@ -92,7 +92,7 @@ def sample_in_processes(model: nn.Module, rec: ShapesRecipe, n: int | None = Non
                              initargs=(model.cpu(), rec)) as pool:
         jobs_list = [(first_chunk + i, min(rec.sample_chunk, n - s)) for i, s in enumerate(starts)]
         chunks = pool.map(_sample_chunk, jobs_list)
-        for part in tqdm(chunks, total=len(starts), desc="sampling (chunks)", disable=not progress):
+        for part in progress_bar(chunks, total=len(starts), desc="sampling (chunks)", progress=progress):
             parts.append(part)
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
