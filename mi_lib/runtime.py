@@ -53,9 +53,8 @@ def chunk_generator(seed: int, chunk: int, device: torch.device | str = "cpu") -
 def progress_bar(iterable=None, *, desc: str, progress: bool = True, **kwargs):
     """A tqdm.auto bar, silent when `progress` is False or the environment sets TQDM_DISABLE
     (the book's build does, so no bar reaches the rendered pages). The variable is read here,
-    at each call, because tqdm's notebook bar ignores it."""
+    at each call: tqdm reads it once, at import, and its notebook bar ignores it."""
     from tqdm.auto import tqdm
 
-    if not progress or os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes"):
-        kwargs["disable"] = True
-    return tqdm(iterable, desc=desc, **kwargs)
+    off = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    return tqdm(iterable, desc=desc, disable=off or not progress, **kwargs)
