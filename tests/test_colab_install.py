@@ -36,10 +36,17 @@ KERNEL = "mi-lib-colab-check"
 # the installed package (load_artifact checks its sha256 against the manifest).
 PROBE = """import json, sys, mi_lib, torch, ipywidgets
 from mi_lib.artifacts import ARTIFACT_DIR, load_artifact
+from mi_lib.widgets import t_slider
 art = load_artifact("1d_three")
+seen = []
+def draw(t):
+    seen.append(t)
+w = t_slider(draw, ts=[0, 5, 10], value=5)
+w.children[0].value = 10  # moving the slider redraws at the new step
 print("PROBE" + json.dumps({"mi_lib": mi_lib.__file__, "artifact_dir": str(ARTIFACT_DIR),
     "artifact_samples": len(art["samples"]), "executable": sys.executable, "sys_path": sys.path,
-    "torch": torch.__version__, "ipywidgets": ipywidgets.__version__}))"""
+    "torch": torch.__version__, "ipywidgets": ipywidgets.__version__,
+    "slider": [type(w).__name__, w._model_module_version, seen]}))"""
 # Runs the chapter with nbclient in the fresh environment. nbclient's stand-in for the Output
 # widget (widget_registry) sends to the kernel on the shell channel while it waits there for the
 # cell's reply; with the jupyter_client 7 that notebook 6 requires, that reply was then lost in
@@ -129,7 +136,9 @@ def test_wheel_installs_beside_colab_torch_and_ipywidgets_7_and_runs_a_chapter(t
     assert Path(probe["artifact_dir"]).resolve().is_relative_to(site) and probe["artifact_samples"] > 0, probe
     assert not any((book / p).resolve().is_relative_to(ROOT) for p in probe["sys_path"]), probe["sys_path"]
     assert (probe["torch"], probe["ipywidgets"]) == (before["torch"], before["ipywidgets"])
-    # The t slider rendered as an ipywidgets 7 widget (widget protocol 2.0).
-    views = [o["data"]["application/vnd.jupyter.widget-view+json"] for c in cells if c["cell_type"] == "code"
-             for o in c["outputs"] if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert views and all(v["version_major"] == 2 and v["version_minor"] == 0 for v in views), views
+    # The chapter's slider cell ran (allow_errors=False above). What it displays depends on how
+    # nbclient routes the Output widget, so the helper itself is checked in the kernel: an
+    # ipywidgets 7 interactive (model module 1.x) that redraws when the slider moves.
+    kind, version, seen = probe["slider"]
+    assert kind == "interactive" and version.startswith("1."), probe["slider"]
+    assert seen and seen[-1] == 10, probe["slider"]
