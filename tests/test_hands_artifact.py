@@ -103,6 +103,22 @@ def test_build_resumes_a_shorter_run_and_refuses_another_recipes(tmp_path):
         B.build_hands("hands_gapped", tmp_path, work, dataclasses.replace(TINY, lr=1e-3), progress=False)
 
 
+def test_bank_sampled_by_two_processes_is_the_one_of_one(tmp_path):
+    rec = dataclasses.replace(TINY, n_samples=5)
+    model = rec.eps_model(rec.model()).eval()
+    one = H.sample_hands(model, rec, progress=False)
+    two = B.sample_in_processes(model, rec, jobs=2, progress=False, sample=H.sample_hands)
+    assert two[1].shape == (len(rec.hal_windows), 5)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+
+
+def test_hands_model_refuses_unknown_names_and_scales():
+    with pytest.raises(ValueError, match="scale"):
+        H.hands_model("hands_gapped", "huge")
+    with pytest.raises(ValueError, match="name"):
+        H.hands_model("hands")
+
+
 def test_finger_metrics_counts_each_class():
     m = H.finger_metrics(np.array([5, 5, 6, 4, 3, -1, 7, 5]))
     assert m["counts"] == {"five": 3, "six": 1, "four": 1, "unreadable": 1, "other": 2, "not_five": 5}

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--out-dir", default=str(ARTIFACT_DIR),
                    help="where the artifacts' files and manifests go (default: mi_lib/artifacts, what ships)")
     b.add_argument("--jobs", type=int, default=1,
-                   help="processes (one thread each) that sample the shapes bank on a CPU; same images (default 1)")
+                   help="processes (one thread each) that sample the shapes or hands bank on a CPU; same images")
     sub.add_parser("list", help="list the artifacts, by kind")
     args = parser.parse_args(argv)
     if args.cmd == "list":

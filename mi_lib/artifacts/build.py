@@ -76,40 +76,42 @@ def build_toy(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = Tr
 # --- the Simple Shapes U-Net and its bank --------------------------------------------------------
 
 
-def sample_in_processes(model: nn.Module, rec: ShapesRecipe, n: int | None = None, first_chunk: int = 0,
-                        device: torch.device | str = "cpu", progress: bool = True,
-                        jobs: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """sample_shapes, its chunks drawn by `jobs` processes of one thread each (CPU only). The
-    chunks are independent, so the result is the one sample_shapes gives with one thread."""
+def sample_in_processes(model: nn.Module, rec: ShapesRecipe | H.HandsRecipe, n: int | None = None,
+                        first_chunk: int = 0, device: torch.device | str = "cpu", progress: bool = True,
+                        jobs: int = 1, sample: Callable[..., tuple[torch.Tensor, torch.Tensor]] = sample_shapes,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`sample` (sample_shapes, or hands.sample_hands), its chunks drawn by `jobs` processes of
+    one thread each (CPU only). The chunks are independent, so the result is the one `sample`
+    gives with one thread. Hal is concatenated along its last axis (the samples')."""
     check_positive_int("jobs", jobs)
     n = n or rec.n_samples
     if jobs == 1:
-        return sample_shapes(model, rec, n, first_chunk, device, progress)
+        return sample(model, rec, n, first_chunk, device, progress)
     if torch.device(device).type != "cpu":
         raise ValueError(f"jobs > 1 samples on CPU processes; got jobs={jobs} with device {str(device)!r}")
     starts = range(0, n, rec.sample_chunk)
     parts: list[tuple[torch.Tensor, torch.Tensor]] = []
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_sampler,
-                             initargs=(model.cpu(), rec)) as pool:
+                             initargs=(model.cpu(), rec, sample)) as pool:
         jobs_list = [(first_chunk + i, min(rec.sample_chunk, n - s)) for i, s in enumerate(starts)]
         chunks = pool.map(_sample_chunk, jobs_list)
         for part in tqdm(chunks, total=len(starts), desc="sampling (chunks)", disable=not progress):
             parts.append(part)
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts], dim=-1)
 
 
 _WORKER: dict = {}
 
 
-def _init_sampler(model: nn.Module, rec: ShapesRecipe) -> None:
+def _init_sampler(model: nn.Module, rec: ShapesRecipe | H.HandsRecipe, sample: Callable = sample_shapes) -> None:
     torch.set_num_threads(1)
-    _WORKER.update(model=model, rec=rec)
+    _WORKER.update(model=model, rec=rec, sample=sample)
 
 
 def _sample_chunk(job: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     index, size = job
-    return sample_shapes(_WORKER["model"], _WORKER["rec"], n=size, first_chunk=index, progress=False)
+    return _WORKER["sample"](_WORKER["model"], _WORKER["rec"], n=size, first_chunk=index, progress=False)
 
 
 
@@ -270,9 +272,10 @@ def _train_hands_resumably(rec: H.HandsRecipe, work_dir: Path, device: torch.dev
 
 
 def _hands_bank(ema: UNet, rec: H.HandsRecipe, work_dir: Path, device: torch.device | str,
-                progress: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    """The bank's images (uint8) and Hal (windows, n), and the seconds sampling took; cached in
-    work_dir with the whole recipe, so a build run again does not sample again."""
+                progress: bool, jobs: int = 1) -> tuple[np.ndarray, np.ndarray, float]:
+    """The bank's images (uint8) and Hal (windows, n), and the seconds sampling took (by `jobs`
+    processes on a CPU: the same images); cached in work_dir with the whole recipe, so a build
+    run again does not sample again."""
     cache = work_dir / f"{rec.name}_bank_cache.npz"
     stamp = json.dumps(dataclasses.asdict(rec))
     if cache.is_file():
@@ -280,7 +283,8 @@ def _hands_bank(ema: UNet, rec: H.HandsRecipe, work_dir: Path, device: torch.dev
             if str(old["stamp"]) == stamp:
                 return old["images"], old["hal"], float(old["sample_seconds"])
     start = time.time()
-    images, hal = H.sample_hands(rec.eps_model(ema), rec, device=device, progress=progress)
+    images, hal = sample_in_processes(rec.eps_model(ema), rec, device=device, progress=progress, jobs=jobs,
+                                      sample=H.sample_hands)
     secs = time.time() - start
     images8, hal32 = to_uint8(images.cpu()), hal.float().cpu().numpy()
     cached = io.BytesIO()
@@ -290,7 +294,7 @@ def _hands_bank(ema: UNet, rec: H.HandsRecipe, work_dir: Path, device: torch.dev
 
 
 def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.HandsRecipe | None = None,
-                progress: bool = True, device: torch.device | str = "cpu") -> dict:
+                progress: bool = True, device: torch.device | str = "cpu", jobs: int = 1) -> dict:
     """Train (resuming from work_dir/NAME_train.pt), sample the bank with the EMA weights
     (Hal over every window of the recipe in one pass), count each image's fingers
     (mi_lib.fingers, on the stored 8-bit images), and write NAME.pt, NAME_bank.npz and
@@ -303,7 +307,7 @@ def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.Han
     work_dir.mkdir(parents=True, exist_ok=True)
     _claim_hands_work_dir(work_dir, rec)
     ema, losses, train_secs = _train_hands_resumably(rec, work_dir, device, progress)
-    images8, hal, sample_secs = _hands_bank(ema, rec, work_dir, device, progress)
+    images8, hal, sample_secs = _hands_bank(ema, rec, work_dir, device, progress, jobs)
     fingers = count_fingers(from_uint8(images8))
     weights = out_dir / f"{name}.pt"
     save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
@@ -325,7 +329,7 @@ def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.Han
             "fingers": H.finger_metrics(fingers),
         },
         "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                       "threads": torch.get_num_threads(),
+                       "threads": torch.get_num_threads(), "sample_jobs": jobs,
                        "train_seconds": round(train_secs, 1), "sample_seconds": round(sample_secs, 1)},
     }
     write_json(out_dir / f"{name}.json", manifest)
@@ -371,8 +375,8 @@ KINDS: dict[str, Kind] = {
     "toy": Kind(tuple(RECIPES), lambda name, out_dir, progress=True, **_: build_toy(name, out_dir, progress)),
     "shapes": Kind((NAME,), lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
                    build_shapes(out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
-    "hands": Kind(H.NAMES, lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
-                  build_hands(name, out_dir, work_dir, progress=progress, device=device)),
+    "hands": Kind(H.NAMES, lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
+                  build_hands(name, out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
     "collapse": Kind(C.NAMES, lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
                      build_collapse(name, out_dir, work_dir, progress=progress, device=device)),
 }

@@ -208,6 +208,19 @@ def train_and_sample(rec: HandsRecipe, device: torch.device | str = "cpu", progr
             "fingers": torch.from_numpy(count_fingers(images.cpu())), "manifest": None, "recipe": rec}
 
 
+def hands_model(name: str = "hands_gapped", scale: str = "quick", retrain: bool = False,
+                device: torch.device | str = "cpu", progress: bool = True) -> dict:
+    """A hands model and its bank: the built artifact at quick scale, unless retrain=True;
+    trained from scratch (on `device`) with the CPU recipe when retrain, with paper_recipe at
+    paper scale."""
+    check_choice("name", name, NAMES)
+    check_choice("scale", scale, ("quick", "paper"))
+    if scale == "quick" and not retrain:
+        return load_hands(name)
+    rec = recipe(name) if scale == "quick" else paper_recipe(name.removeprefix("hands_"))
+    return train_and_sample(rec, device, progress)
+
+
 def recipe_from_dict(args: dict) -> HandsRecipe:
     """The recipe a manifest records (JSON turns tuples into lists)."""
     args = dict(args)
