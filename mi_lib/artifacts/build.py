@@ -25,10 +25,12 @@ from torch import nn
 
 from mi_lib.artifacts import N_FIRST_LOSSES, RECIPES, recipe, train_and_sample
 from mi_lib.artifacts import collapse as C
+from mi_lib.artifacts import hands as H
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, file_entry, opening, write_json
 from mi_lib.artifacts.shapes import NAME, RECIPE, ShapesRecipe, from_uint8, sample_shapes, to_uint8, train_shapes
 from mi_lib.checkpoints import atomic_write, save_checkpoint
 from mi_lib.checks import check_positive_int
+from mi_lib.fingers import count_fingers
 from mi_lib.metrics import hallucination_rate, rate
 from mi_lib.runtime import progress_bar
 from mi_lib.shapes import read_image
@@ -74,40 +76,42 @@ def build_toy(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = Tr
 # --- the Simple Shapes U-Net and its bank --------------------------------------------------------
 
 
-def sample_in_processes(model: nn.Module, rec: ShapesRecipe, n: int | None = None, first_chunk: int = 0,
-                        device: torch.device | str = "cpu", progress: bool = True,
-                        jobs: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """sample_shapes, its chunks drawn by `jobs` processes of one thread each (CPU only). The
-    chunks are independent, so the result is the one sample_shapes gives with one thread."""
+def sample_in_processes(model: nn.Module, rec: ShapesRecipe | H.HandsRecipe, n: int | None = None,
+                        first_chunk: int = 0, device: torch.device | str = "cpu", progress: bool = True,
+                        jobs: int = 1, sample: Callable[..., tuple[torch.Tensor, torch.Tensor]] = sample_shapes,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`sample` (sample_shapes, or hands.sample_hands), its chunks drawn by `jobs` processes of
+    one thread each (CPU only). The chunks are independent, so the result is the one `sample`
+    gives with one thread. Hal is concatenated along its last axis (the samples')."""
     check_positive_int("jobs", jobs)
     n = n or rec.n_samples
     if jobs == 1:
-        return sample_shapes(model, rec, n, first_chunk, device, progress)
+        return sample(model, rec, n, first_chunk, device, progress)
     if torch.device(device).type != "cpu":
         raise ValueError(f"jobs > 1 samples on CPU processes; got jobs={jobs} with device {str(device)!r}")
     starts = range(0, n, rec.sample_chunk)
     parts: list[tuple[torch.Tensor, torch.Tensor]] = []
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_sampler,
-                             initargs=(model.cpu(), rec)) as pool:
+                             initargs=(model.cpu(), rec, sample)) as pool:
         jobs_list = [(first_chunk + i, min(rec.sample_chunk, n - s)) for i, s in enumerate(starts)]
         chunks = pool.map(_sample_chunk, jobs_list)
         for part in progress_bar(chunks, total=len(starts), desc="sampling (chunks)", progress=progress):
             parts.append(part)
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts], dim=-1)
 
 
 _WORKER: dict = {}
 
 
-def _init_sampler(model: nn.Module, rec: ShapesRecipe) -> None:
+def _init_sampler(model: nn.Module, rec: ShapesRecipe | H.HandsRecipe, sample: Callable = sample_shapes) -> None:
     torch.set_num_threads(1)
-    _WORKER.update(model=model, rec=rec)
+    _WORKER.update(model=model, rec=rec, sample=sample)
 
 
 def _sample_chunk(job: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     index, size = job
-    return sample_shapes(_WORKER["model"], _WORKER["rec"], n=size, first_chunk=index, progress=False)
+    return _WORKER["sample"](_WORKER["model"], _WORKER["rec"], n=size, first_chunk=index, progress=False)
 
 
 
@@ -222,6 +226,116 @@ def build_shapes(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = 
 
 
 
+# --- the hands U-Nets and their banks ---------------------------------------------------------------
+
+HANDS_TRAINING_FIELDS = ("poses", "n_data", "data_seed", "size", "base", "mults", "n_res", "patch", "T",
+                         "batch_size", "lr", "prediction", "ema_decay", "seed")
+
+
+def _claim_hands_work_dir(work_dir: Path, rec: H.HandsRecipe) -> None:
+    """Record the recipe's training settings in work_dir/NAME_recipe.json, or refuse to resume
+    a checkpoint made with other ones (`steps` may differ, as for the shapes model)."""
+    name = rec.name
+    stamp = work_dir / f"{name}_recipe.json"
+    wanted = json.loads(json.dumps({k: getattr(rec, k) for k in HANDS_TRAINING_FIELDS}))
+    if stamp.is_file():
+        found = json.loads(stamp.read_text())
+        if found != wanted:
+            changed = sorted(k for k in wanted if found.get(k) != wanted[k])
+            raise ValueError(f"work_dir {str(work_dir)!r} holds a run of another recipe (differs in {changed}); "
+                             "pass a fresh work_dir or delete it")
+    elif (work_dir / f"{name}_train.pt").is_file():
+        raise ValueError(f"work_dir {str(work_dir)!r} holds a checkpoint of an unknown recipe; "
+                         "pass a fresh work_dir or delete it")
+    else:
+        write_json(stamp, wanted)
+
+
+def _train_hands_resumably(rec: H.HandsRecipe, work_dir: Path, device: torch.device | str,
+                           progress: bool) -> tuple[UNet, list[float], float]:
+    """The recipe's EMA network trained in work_dir (resumed from NAME_train.pt), the loss of
+    every step and the training seconds of this and earlier invocations."""
+    name, start = rec.name, time.time()
+    model = rec.model()
+    ema = copy.deepcopy(model)
+    losses_file = work_dir / f"{name}_losses.pt"
+    log = torch.load(losses_file, weights_only=True) if losses_file.is_file() else {"losses": torch.zeros(0)}
+    losses, earlier_secs = log["losses"].tolist(), float(log.get("train_seconds", 0.0))
+    for step in H.train_hands(rec, model, ema, checkpoint=work_dir / f"{name}_train.pt", progress=progress,
+                              device=device):
+        losses = losses[: step.step - 1] + [step.loss]
+        if step.step % 250 == 0 or step.step == rec.steps:
+            save_checkpoint(losses_file, {"losses": torch.tensor(losses),
+                                          "train_seconds": earlier_secs + time.time() - start})
+    ema.eval()
+    return ema, losses, earlier_secs + time.time() - start
+
+
+def _hands_bank(ema: UNet, rec: H.HandsRecipe, work_dir: Path, device: torch.device | str,
+                progress: bool, jobs: int = 1) -> tuple[np.ndarray, np.ndarray, float]:
+    """The bank's images (uint8) and Hal (windows, n), and the seconds sampling took (by `jobs`
+    processes on a CPU: the same images); cached in work_dir with the whole recipe, so a build
+    run again does not sample again."""
+    cache = work_dir / f"{rec.name}_bank_cache.npz"
+    stamp = json.dumps(dataclasses.asdict(rec))
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as old:
+            if str(old["stamp"]) == stamp:
+                return old["images"], old["hal"], float(old["sample_seconds"])
+    start = time.time()
+    images, hal = sample_in_processes(rec.eps_model(ema), rec, device=device, progress=progress, jobs=jobs,
+                                      sample=H.sample_hands)
+    secs = time.time() - start
+    images8, hal32 = to_uint8(images.cpu()), hal.float().cpu().numpy()
+    cached = io.BytesIO()
+    np.savez_compressed(cached, images=images8, hal=hal32, stamp=np.array(stamp), sample_seconds=np.array(secs))
+    atomic_write(cache, lambda f: f.write(cached.getvalue()))
+    return images8, hal32, secs
+
+
+def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.HandsRecipe | None = None,
+                progress: bool = True, device: torch.device | str = "cpu", jobs: int = 1) -> dict:
+    """Train (resuming from work_dir/NAME_train.pt), sample the bank with the EMA weights
+    (Hal over every window of the recipe in one pass), count each image's fingers
+    (mi_lib.fingers, on the stored 8-bit images), and write NAME.pt, NAME_bank.npz and
+    NAME.json into out_dir atomically. Returns the manifest."""
+    rec = rec if rec is not None else H.recipe(name)
+    if rec.name != name:
+        raise ValueError(f"rec must be a recipe of {name!r} (poses {name.removeprefix('hands_')!r}), "
+                         f"got poses {rec.poses!r}")
+    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    _claim_hands_work_dir(work_dir, rec)
+    ema, losses, train_secs = _train_hands_resumably(rec, work_dir, device, progress)
+    images8, hal, sample_secs = _hands_bank(ema, rec, work_dir, device, progress, jobs)
+    fingers = count_fingers(from_uint8(images8))
+    weights = out_dir / f"{name}.pt"
+    save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
+                              "losses": torch.tensor(losses)})
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=images8, hal=hal, fingers=fingers,
+                        hal_windows=np.array(rec.hal_windows, dtype=np.int64))
+    bank = out_dir / f"{name}_bank.npz"
+    atomic_write(bank, lambda f: f.write(buf.getvalue()))
+    manifest = {
+        "name": name,
+        "command": f"python -m mi_lib.artifacts build {name}",
+        "recipe": dataclasses.asdict(rec),
+        "files": {p.name: file_entry(p) for p in (weights, bank)},
+        "metrics": {
+            "first_losses": losses[:5],
+            "final_loss_mean_last_250": mean_last(losses, 250),
+            "epochs": rec.epochs,
+            "fingers": H.finger_metrics(fingers),
+        },
+        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+                       "threads": torch.get_num_threads(), "sample_jobs": jobs,
+                       "train_seconds": round(train_secs, 1), "sample_seconds": round(sample_secs, 1)},
+    }
+    write_json(out_dir / f"{name}.json", manifest)
+    return manifest
+
+
 # --- recursive-training runs ---------------------------------------------------------------------
 
 
@@ -261,6 +375,8 @@ KINDS: dict[str, Kind] = {
     "toy": Kind(tuple(RECIPES), lambda name, out_dir, progress=True, **_: build_toy(name, out_dir, progress)),
     "shapes": Kind((NAME,), lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
                    build_shapes(out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
+    "hands": Kind(H.NAMES, lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
+                  build_hands(name, out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
     "collapse": Kind(C.NAMES, lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
                      build_collapse(name, out_dir, work_dir, progress=progress, device=device)),
 }

@@ -1,0 +1,132 @@
+"""The hands U-Nets' recipes, build and loader (mi_lib.artifacts.hands), at tiny sizes."""
+
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mi_lib.artifacts import __main__ as cli
+from mi_lib.artifacts import build as B
+from mi_lib.artifacts import hands as H
+from mi_lib.artifacts.manifest import sha256
+from mi_lib.fingers import count_fingers
+
+TINY = dataclasses.replace(H.RECIPES["hands_gapped"], base=8, steps=4, batch_size=8, n_data=24, n_samples=3,
+                           sample_chunk=2, sample_steps=12)
+
+
+def test_recipes_and_the_paper_recipe():
+    assert set(H.RECIPES) == set(H.NAMES) == {"hands_gapped", "hands_continuous"}
+    for name, rec in H.RECIPES.items():
+        assert rec.name == name and rec.n_data == 5_000 and rec.size == 64 and rec.T == 1_000
+        assert rec.sample_steps == 250 and rec.prediction == "v" and len(rec.hal_windows) >= 4
+        assert len(rec.windows()) == len(rec.hal_windows)
+    paper = H.paper_recipe("continuous")
+    assert (paper.size, paper.batch_size, paper.lr, paper.sample_steps, paper.steps) == (128, 16, 1e-4, 500, 200_000)
+    assert paper.poses == "continuous"
+    assert H.recipe_from_dict(json.loads(json.dumps(dataclasses.asdict(paper)))) == paper
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"poses": "wavy"}, "poses"), ({"size": 40}, "size"), ({"base": 0}, "base"), ({"mults": ()}, "mults"),
+    ({"sample_steps": 2_000}, "sample_steps"), ({"lr": 0.0}, "lr"), ({"ema_decay": 1.0}, "ema_decay"),
+    ({"prediction": "x0"}, "prediction"), ({"variance": "learned"}, "variance"), ({"clip_x0": -1.0}, "clip_x0"),
+    ({"hal_windows": ()}, "hal_windows"), ({"hal_windows": ((850, 700),)}, "hal_windows"),
+    ({"hal_windows": ((0, 1_000),)}, "hal_windows"), ({"seed": -1}, "seed"), ({"n_samples": 0}, "n_samples"),
+])
+def test_recipe_checks_its_fields(change, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(TINY, **change)
+
+
+def test_unknown_names_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        H.recipe("hands_wavy")
+    with pytest.raises(ValueError, match="name"):
+        H.load_hands("hands", tmp_path)
+    with pytest.raises(ValueError, match="rec must be a recipe of 'hands_continuous'"):
+        B.build_hands("hands_continuous", tmp_path, tmp_path / "work", TINY, progress=False)
+
+
+def test_resumed_training_gives_the_losses_of_an_uninterrupted_run(tmp_path):
+    straight = [s.loss for s in H.train_hands(TINY, TINY.model(), copy.deepcopy(TINY.model()), progress=False)]
+    model, ema, ckpt = TINY.model(), copy.deepcopy(TINY.model()), tmp_path / "train.pt"
+    first = [s.loss for s in H.train_hands(TINY, model, ema, steps=2, checkpoint=ckpt, progress=False)]
+    model, ema = TINY.model(), copy.deepcopy(TINY.model())  # a fresh process: only the checkpoint is left
+    rest = [s.loss for s in H.train_hands(TINY, model, ema, checkpoint=ckpt, progress=False)]
+    assert len(first) == 2 and len(rest) == 2
+    assert first + rest == straight
+
+
+def test_build_writes_a_verified_artifact_that_loads_back(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    manifest = B.build_hands("hands_gapped", tmp_path, work, TINY, progress=False)
+    files = ["hands_gapped.json", "hands_gapped.pt", "hands_gapped_bank.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == files
+    for fname, entry in manifest["files"].items():
+        assert entry["sha256"] == sha256(tmp_path / fname)
+    assert manifest["command"] == "python -m mi_lib.artifacts build hands_gapped"
+    with np.load(tmp_path / "hands_gapped_bank.npz") as bank:
+        assert bank["images"].dtype == np.uint8 and bank["images"].shape == (3, 1, 64, 64)
+        assert bank["hal"].shape == (len(TINY.hal_windows), 3)
+        assert bank["hal_windows"].tolist() == [list(w) for w in TINY.hal_windows]
+    art = H.load_hands("hands_gapped", tmp_path)
+    assert art["recipe"] == TINY and len(art["losses"]) == TINY.steps
+    assert art["images"].shape == (3, 1, 64, 64) and bool((art["hal"] >= 0).all())
+    assert art["fingers"].tolist() == count_fingers(art["images"]).tolist()
+    metrics = manifest["metrics"]["fingers"]
+    assert metrics["n"] == 3 and sum(metrics["counts"][k] for k in ("five", "six", "four", "other",
+                                                                    "unreadable")) == 3
+    assert manifest["metrics"]["first_losses"] == art["losses"][:4].tolist()
+    with torch.no_grad():
+        assert torch.isfinite(art["model"](art["images"][:2], torch.tensor(10))).all()
+    # Built again: the finished checkpoint and the cached bank are reused, nothing is sampled.
+    monkeypatch.setattr(H, "sample_hands", lambda *a, **k: pytest.fail("sampled again"))
+    again = B.build_hands("hands_gapped", tmp_path, work, TINY, progress=False)
+    assert again["files"] == manifest["files"]
+    (tmp_path / "hands_gapped_bank.npz").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="sha256"):
+        H.load_hands("hands_gapped", tmp_path)
+
+
+def test_build_resumes_a_shorter_run_and_refuses_another_recipes(tmp_path):
+    work = tmp_path / "work"
+    short = B.build_hands("hands_gapped", tmp_path, work, dataclasses.replace(TINY, steps=2, n_samples=1),
+                          progress=False)
+    longer = B.build_hands("hands_gapped", tmp_path, work, dataclasses.replace(TINY, steps=3, n_samples=1),
+                           progress=False)
+    assert longer["metrics"]["first_losses"][:2] == short["metrics"]["first_losses"]
+    with pytest.raises(ValueError, match=r"another recipe.*\['lr'\]"):
+        B.build_hands("hands_gapped", tmp_path, work, dataclasses.replace(TINY, lr=1e-3), progress=False)
+
+
+def test_bank_sampled_by_two_processes_is_the_one_of_one(tmp_path):
+    rec = dataclasses.replace(TINY, n_samples=5)
+    model = rec.eps_model(rec.model()).eval()
+    one = H.sample_hands(model, rec, progress=False)
+    two = B.sample_in_processes(model, rec, jobs=2, progress=False, sample=H.sample_hands)
+    assert two[1].shape == (len(rec.hal_windows), 5)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+
+
+def test_hands_model_refuses_unknown_names_and_scales():
+    with pytest.raises(ValueError, match="scale"):
+        H.hands_model("hands_gapped", "huge")
+    with pytest.raises(ValueError, match="name"):
+        H.hands_model("hands")
+
+
+def test_finger_metrics_counts_each_class():
+    m = H.finger_metrics(np.array([5, 5, 6, 4, 3, -1, 7, 5]))
+    assert m["counts"] == {"five": 3, "six": 1, "four": 1, "unreadable": 1, "other": 2, "not_five": 5}
+    assert m["rates"]["not_five"] == pytest.approx(5 / 8)
+
+
+def test_command_line_builds_into_out_dir(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(H.RECIPES, "hands_gapped", dataclasses.replace(TINY, steps=1, n_samples=1))
+    cli.main(["build", "hands_gapped", "--out-dir", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w")])
+    assert (tmp_path / "out" / "hands_gapped.json").is_file()
+    assert '"name": "hands_gapped"' in capsys.readouterr().out
