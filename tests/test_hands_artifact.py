@@ -106,7 +106,12 @@ def test_build_resumes_a_shorter_run_and_refuses_another_recipes(tmp_path):
 def test_bank_sampled_by_two_processes_is_the_one_of_one(tmp_path):
     rec = dataclasses.replace(TINY, n_samples=5)
     model = rec.eps_model(rec.model()).eval()
-    one = H.sample_hands(model, rec, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the processes below
+    try:
+        one = H.sample_hands(model, rec, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     two = B.sample_in_processes(model, rec, jobs=2, progress=False, sample=H.sample_hands)
     assert two[1].shape == (len(rec.hal_windows), 5)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
