@@ -123,20 +123,21 @@ TRAINING_FIELDS = ("n_data", "data_seed", "base", "mults", "n_res", "patch", "T"
                    "prediction", "ema_decay", "seed")
 
 
-def _claim_work_dir(work_dir: Path, rec: ShapesRecipe) -> None:
-    """Record the recipe's training settings in work_dir, or refuse to resume a checkpoint
-    made with other ones. `steps` may differ: the learning rate is constant and each step's
-    randomness depends on its index alone, so a longer run resumed from a shorter one is the
-    longer run. The sampling settings do not touch the checkpoint."""
-    stamp = work_dir / "shapes_recipe.json"
-    wanted = json.loads(json.dumps({k: getattr(rec, k) for k in TRAINING_FIELDS}))
+def _claim_work_dir(work_dir: Path, name: str, training: dict) -> None:
+    """Record a model's training settings (`training`) in work_dir/NAME_recipe.json, or refuse to
+    resume a checkpoint (NAME_train.pt) made with other ones. `steps` is left out of `training`
+    by the callers: the learning rate is constant and each step's randomness depends on its
+    index alone, so a longer run resumed from a shorter one is the longer run. The sampling
+    settings do not touch the checkpoint."""
+    stamp = work_dir / f"{name}_recipe.json"
+    wanted = json.loads(json.dumps(training))
     if stamp.is_file():
         found = json.loads(stamp.read_text())
         if found != wanted:
             changed = sorted(k for k in wanted if found.get(k) != wanted[k])
             raise ValueError(f"work_dir {str(work_dir)!r} holds a run of another recipe (differs in {changed}); "
                              "pass a fresh work_dir or delete it")
-    elif (work_dir / "shapes_train.pt").is_file():
+    elif (work_dir / f"{name}_train.pt").is_file():
         raise ValueError(f"work_dir {str(work_dir)!r} holds a checkpoint of an unknown recipe; "
                          "pass a fresh work_dir or delete it")
     else:
@@ -177,7 +178,7 @@ def build_shapes(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = 
     weights, and write shapes.pt, shapes_bank.npz and shapes.json into out_dir atomically."""
     out_dir, work_dir = Path(out_dir), Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    _claim_work_dir(work_dir, rec)
+    _claim_work_dir(work_dir, "shapes", {k: getattr(rec, k) for k in TRAINING_FIELDS})
     start = time.time()
     model = rec.model()
     ema = copy.deepcopy(model)
@@ -196,32 +197,43 @@ def build_shapes(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = 
     train_secs = earlier_secs + time.time() - start
     ema.eval()
     bank_bytes, sample_secs, jobs = _sampled_bank(ema, rec, work_dir, device, progress, jobs)
-    weights = out_dir / f"{NAME}.pt"
-    save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
-                              "losses": torch.tensor(losses)})
     bank = out_dir / f"{NAME}_bank.npz"
     atomic_write(bank, lambda f: f.write(bank_bytes))
     with np.load(bank, allow_pickle=False) as saved:
         labels = _labels(from_uint8(saved["images"]))
     counts = {lab: labels.count(lab) for lab in ("in support", "hallucinated", "unreadable")}
+    hallucinated = torch.tensor([lab == "hallucinated" for lab in labels])
+    metrics = {"labels": counts, "hallucination_rate": rate(hallucinated).rate}
+    return _write_image_model(NAME, rec, out_dir, ema, losses, bank, metrics,
+                              {"device": device, "jobs": jobs, "train": train_secs, "sample": sample_secs})
+
+
+def _write_image_model(name: str, rec, out_dir: Path, ema: nn.Module, losses: list[float], bank: Path,
+                       metrics: dict, run: dict) -> dict:
+    """Write an image model's EMA weights and losses (NAME.pt) beside its bank, and the manifest
+    (NAME.json) of both: the recipe, sha256 of each file, the loss summary and `metrics`, and how
+    it was built (`run`: device, sampling jobs, train and sample seconds). Returns the manifest."""
+    weights = out_dir / f"{name}.pt"
+    save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
+                              "losses": torch.tensor(losses)})
+    train_secs = run["train"]
     manifest = {
-        "name": NAME,
-        "command": f"python -m mi_lib.artifacts build {NAME}",
+        "name": name,
+        "command": f"python -m mi_lib.artifacts build {name}",
         "recipe": dataclasses.asdict(rec),
         "files": {p.name: file_entry(p) for p in (weights, bank)},
         "metrics": {
             "first_losses": losses[:5],
             "final_loss_mean_last_250": mean_last(losses, 250),
             "epochs": rec.epochs,
-            "labels": counts,
-            "hallucination_rate": rate(torch.tensor([lab == "hallucinated" for lab in labels])).rate,
+            **metrics,
         },
-        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                       "threads": torch.get_num_threads(), "sample_jobs": jobs,
+        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(run["device"]),
+                       "threads": torch.get_num_threads(), "sample_jobs": run["jobs"],
                        "train_seconds": round(train_secs, 1) if math.isfinite(train_secs) else None,
-                       "sample_seconds": round(sample_secs, 1)},
+                       "sample_seconds": round(run["sample"], 1)},
     }
-    write_json(out_dir / f"{NAME}.json", manifest)
+    write_json(out_dir / f"{name}.json", manifest)
     return manifest
 
 
@@ -230,25 +242,6 @@ def build_shapes(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = 
 
 HANDS_TRAINING_FIELDS = ("poses", "n_data", "data_seed", "size", "base", "mults", "n_res", "patch", "T",
                          "batch_size", "lr", "prediction", "ema_decay", "seed")
-
-
-def _claim_hands_work_dir(work_dir: Path, rec: H.HandsRecipe) -> None:
-    """Record the recipe's training settings in work_dir/NAME_recipe.json, or refuse to resume
-    a checkpoint made with other ones (`steps` may differ, as for the shapes model)."""
-    name = rec.name
-    stamp = work_dir / f"{name}_recipe.json"
-    wanted = json.loads(json.dumps({k: getattr(rec, k) for k in HANDS_TRAINING_FIELDS}))
-    if stamp.is_file():
-        found = json.loads(stamp.read_text())
-        if found != wanted:
-            changed = sorted(k for k in wanted if found.get(k) != wanted[k])
-            raise ValueError(f"work_dir {str(work_dir)!r} holds a run of another recipe (differs in {changed}); "
-                             "pass a fresh work_dir or delete it")
-    elif (work_dir / f"{name}_train.pt").is_file():
-        raise ValueError(f"work_dir {str(work_dir)!r} holds a checkpoint of an unknown recipe; "
-                         "pass a fresh work_dir or delete it")
-    else:
-        write_json(stamp, wanted)
 
 
 def _train_hands_resumably(rec: H.HandsRecipe, work_dir: Path, device: torch.device | str,
@@ -305,35 +298,17 @@ def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.Han
                          f"got poses {rec.poses!r}")
     out_dir, work_dir = Path(out_dir), Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    _claim_hands_work_dir(work_dir, rec)
+    _claim_work_dir(work_dir, rec.name, {k: getattr(rec, k) for k in HANDS_TRAINING_FIELDS})
     ema, losses, train_secs = _train_hands_resumably(rec, work_dir, device, progress)
     images8, hal, sample_secs = _hands_bank(ema, rec, work_dir, device, progress, jobs)
     fingers = count_fingers(from_uint8(images8))
-    weights = out_dir / f"{name}.pt"
-    save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
-                              "losses": torch.tensor(losses)})
     buf = io.BytesIO()
     np.savez_compressed(buf, images=images8, hal=hal, fingers=fingers,
                         hal_windows=np.array(rec.hal_windows, dtype=np.int64))
     bank = out_dir / f"{name}_bank.npz"
     atomic_write(bank, lambda f: f.write(buf.getvalue()))
-    manifest = {
-        "name": name,
-        "command": f"python -m mi_lib.artifacts build {name}",
-        "recipe": dataclasses.asdict(rec),
-        "files": {p.name: file_entry(p) for p in (weights, bank)},
-        "metrics": {
-            "first_losses": losses[:5],
-            "final_loss_mean_last_250": mean_last(losses, 250),
-            "epochs": rec.epochs,
-            "fingers": H.finger_metrics(fingers),
-        },
-        "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                       "threads": torch.get_num_threads(), "sample_jobs": jobs,
-                       "train_seconds": round(train_secs, 1), "sample_seconds": round(sample_secs, 1)},
-    }
-    write_json(out_dir / f"{name}.json", manifest)
-    return manifest
+    return _write_image_model(name, rec, out_dir, ema, losses, bank, {"fingers": H.finger_metrics(fingers)},
+                              {"device": device, "jobs": jobs, "train": train_secs, "sample": sample_secs})
 
 
 # --- recursive-training runs ---------------------------------------------------------------------
