@@ -104,13 +104,13 @@ def hal_against_distance(ax: plt.Axes, k: torch.Tensor, hal: torch.Tensor, y: to
 
 
 def roc_with_paper(ax: plt.Axes, hal: torch.Tensor, y: torch.Tensor, auroc: float, removed: Rate, kept: Rate,
-                   paper: tuple[float, float], title: str = "") -> None:
+                   paper: tuple[float, float], title: str = "", ours: str = "ours: 95% removed") -> None:
     """The ROC curve of Hal (hallucinations removed against in-support samples removed), with
-    our operating point (95% removed) and the paper's (removed, kept) as a star."""
+    our operating point (labelled `ours`) and the paper's (removed, kept) as a star."""
     fpr, tpr, _ = roc(hal, y)
     ax.plot(fpr, tpr, color=COLORS["model"], lw=1.5, label=f"Hal, AUROC {auroc:.3f}")
     ax.plot([0, 1], [0, 1], color=COLORS["grey"], lw=0.8, ls=":", label="chance")
-    ax.scatter(1 - kept.rate, removed.rate, color=COLORS["model"], zorder=3, label="ours: 95% removed")
+    ax.scatter(1 - kept.rate, removed.rate, color=COLORS["model"], zorder=3, label=ours)
     ax.scatter(1 - paper[1], paper[0], marker="*", s=120, color="black", zorder=3, label="paper")
     ax.set(xlabel="in-support samples removed (1 - kept)", ylabel="hallucinations removed", title=title,
            aspect="equal", xlim=(0, 1), ylim=(0, 1.01))

@@ -34,6 +34,7 @@ from scipy import ndimage
 
 from mi_lib.checks import check_positive_int
 from mi_lib.hands import _check_non_negative, _check_seed, _check_size, render_hands
+from mi_lib.metrics import Rate, rate
 
 CIRCLES = (1.6, 1.8, 2.0)  # radii of the reading circles, in palm radii
 N_CLASSES = (3, 4, 5, 6, 7)
@@ -177,3 +178,22 @@ def counter_confusion(
         column = np.where(read < 0, len(READ_AS) - 1, np.clip(read, 2, 8) - 2)
         counts[i] = np.bincount(column, minlength=len(READ_AS))
     return FingerConfusion(counts)
+
+
+FINGER_CLASSES = ("five", "six", "four", "other", "unreadable")
+
+
+def finger_rates(fingers: np.ndarray | torch.Tensor) -> dict[str, Rate]:
+    """The share of hands read as five, six and four fingers, any other number, and
+    unreadable (counts -1), each a Rate with its 95% Wilson interval; and "not five": the
+    readable hands with another number than five, among the readable ones."""
+    fingers = np.asarray(fingers)
+    if fingers.ndim != 1 or len(fingers) == 0:
+        raise ValueError(f"fingers must be a non-empty 1D array of finger counts, got shape {fingers.shape}")
+    masks = {"five": fingers == 5, "six": fingers == 6, "four": fingers == 4, "unreadable": fingers == -1}
+    masks["other"] = ~(masks["five"] | masks["six"] | masks["four"] | masks["unreadable"])
+    out = {k: rate(torch.from_numpy(masks[k])) for k in FINGER_CLASSES}
+    readable = fingers[fingers >= 0]
+    if len(readable):
+        out["not five"] = rate(torch.from_numpy(readable != 5))
+    return out

@@ -1,5 +1,7 @@
 import csv
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -326,3 +328,46 @@ def test_load_11k_hands_errors_before_reading_an_image(tmp_path, monkeypatch):
     (gone / "Hands" / "Hand_0000004.jpg").unlink()
     with pytest.raises(ValueError, match=r"1 image\(s\) listed in HandInfo.csv are not in .*Hand_0000004.jpg"):
         load_11k_hands(gone)
+
+
+def _chapter_cell(marker: str) -> str:
+    """The source of the hands chapter's code cell that contains `marker`."""
+    book = json.loads((Path(__file__).resolve().parents[1] / "book" / "hands.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in book["cells"] if c["cell_type"] == "code"]
+    (src,) = [c for c in cells if marker in c]
+    return src
+
+
+def test_chapter_real_data_cell_reads_a_folder_in_the_11k_layout_and_skips_without_one(tmp_path, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mi_lib.fingers import count_fingers
+    from mi_lib.hands_plots import hands_gallery
+
+    src = _chapter_cell("load_11k_hands(HANDS_DIR")
+    shown = []
+    names = {"Path": Path, "load_11k_hands": load_11k_hands, "count_fingers": count_fingers, "plt": plt,
+             "hands_gallery": lambda images, fingers, ncols: shown.append((images.shape, fingers)) or
+             hands_gallery(images, fingers, ncols)}
+    exec(src, {**names, "HANDS_DIR": str(_write_11k(tmp_path / "11k"))})
+    assert len(shown) == 1 and shown[0][0] == (2, 1, 64, 64)  # the two dorsal right hands of the fixture
+    exec(src, {**names, "HANDS_DIR": None})
+    exec(src, {**names, "HANDS_DIR": str(tmp_path / "absent")})
+    out = capsys.readouterr().out
+    assert out.count("the real-data cell is skipped") == 2
+    plt.close("all")
+
+
+def test_chapter_flux_cell_says_why_it_skips_and_never_raises():
+    src = _chapter_cell("def try_flux").replace('print("FLUX cell:", try_flux())', "")
+    reasons = []
+    for run_flux in (False, True):
+        scope = {"torch": torch, "plt": None, "SEED": 0, "RUN_FLUX": run_flux}
+        exec(src, scope)
+        reasons.append(scope["try_flux"]())
+    assert reasons[0] == "RUN_FLUX is False"
+    if not torch.cuda.is_available():
+        assert reasons[1] == "no CUDA GPU"

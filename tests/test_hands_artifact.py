@@ -71,6 +71,8 @@ def test_build_writes_a_verified_artifact_that_loads_back(tmp_path, monkeypatch)
     assert manifest["command"] == "python -m mi_lib.artifacts build hands_gapped"
     with np.load(tmp_path / "hands_gapped_bank.npz") as bank:
         assert bank["images"].dtype == np.uint8 and bank["images"].shape == (3, 1, 64, 64)
+        assert set(np.unique(bank["images"])) <= set(H.quantize(np.arange(256, dtype=np.uint8)))
+        assert len(set(H.quantize(np.arange(256, dtype=np.uint8)))) == H.BANK_LEVELS
         assert bank["hal"].shape == (len(TINY.hal_windows), 3)
         assert bank["hal_windows"].tolist() == [list(w) for w in TINY.hal_windows]
     art = H.load_hands("hands_gapped", tmp_path)
@@ -83,6 +85,14 @@ def test_build_writes_a_verified_artifact_that_loads_back(tmp_path, monkeypatch)
     assert manifest["metrics"]["first_losses"] == art["losses"][:4].tolist()
     with torch.no_grad():
         assert torch.isfinite(art["model"](art["images"][:2], torch.tensor(10))).all()
+    # The weights are stored in float16, and the bank was drawn from those rounded weights: the
+    # loaded model redraws it exactly.
+    state = torch.load(tmp_path / "hands_gapped.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state["model"].values() if v.is_floating_point())
+    assert manifest["built_with"]["weights"] == "float16"
+    again = H.redraw_chunk(art["model"], art["recipe"], 1, keep_times=[0])
+    assert np.array_equal(H.quantize(B.to_uint8(again["images"])), B.to_uint8(art["images"][2:]))
+    assert torch.allclose(again["hal"].float(), art["hal"][:, 2:], rtol=1e-5)
     # Built again: the finished checkpoint and the cached bank are reused, nothing is sampled.
     monkeypatch.setattr(H, "sample_hands", lambda *a, **k: pytest.fail("sampled again"))
     again = B.build_hands("hands_gapped", tmp_path, work, TINY, progress=False)
@@ -135,3 +145,43 @@ def test_command_line_builds_into_out_dir(tmp_path, monkeypatch, capsys):
     cli.main(["build", "hands_gapped", "--out-dir", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w")])
     assert (tmp_path / "out" / "hands_gapped.json").is_file()
     assert '"name": "hands_gapped"' in capsys.readouterr().out
+
+
+def test_redraw_chunk_gives_back_that_chunk_of_the_bank():
+    rec = dataclasses.replace(TINY, n_samples=5)
+    net = rec.model().eval()
+    images, hal = H.sample_hands(rec.eps_model(net), rec, progress=False)
+    again = H.redraw_chunk(rec.eps_model(net), rec, 1, keep_times=[999, 700, 0])
+    assert torch.equal(again["images"], images[2:4]) and torch.equal(again["hal"], hal[:, 2:4])
+    assert again["times"][0] > again["times"][1] > again["times"][2] == 0
+    assert again["x0_hat"].shape == (3, 2, 1, 64, 64)
+    with pytest.raises(ValueError, match=r"index must be a chunk of the bank, an integer in \[0, 2\], got 3"):
+        H.redraw_chunk(net, rec, 3, keep_times=[0])
+
+
+def test_quantize_keeps_the_ends_and_checks_levels():
+    levels = H.quantize(np.arange(256, dtype=np.uint8), 5)
+    assert sorted(set(levels.tolist())) == [0, 64, 128, 191, 255] and levels[0] == 0 and levels[-1] == 255
+    assert np.array_equal(H.quantize(np.arange(256, dtype=np.uint8), 256), np.arange(256))
+    for bad in (1, 257, 2.5):
+        with pytest.raises(ValueError, match="levels"):
+            H.quantize(np.zeros(3, dtype=np.uint8), bad)
+
+
+@pytest.mark.parametrize("name", H.NAMES)
+def test_shipped_artifact_verifies_and_is_what_its_recipe_makes(name):
+    art = H.load_hands(name)  # checks every file's sha256 against the manifest
+    manifest, rec = art["manifest"], art["recipe"]
+    assert rec == H.recipe(name) and len(art["images"]) == rec.n_samples >= 2_000
+    assert len(art["losses"]) == rec.steps and art["hal"].shape == (len(rec.hal_windows), rec.n_samples)
+    assert art["fingers"].tolist() == count_fingers(art["images"]).tolist()
+    assert manifest["metrics"]["fingers"]["counts"]["five"] == int((art["fingers"] == 5).sum())
+    # The start of the build command gives the recorded losses.
+    model, ema = rec.model(), copy.deepcopy(rec.model())
+    again = [s.loss for s in H.train_hands(rec, model, ema, steps=3, progress=False)]
+    assert again == pytest.approx(manifest["metrics"]["first_losses"][:3], rel=1e-4)
+
+
+def test_shipped_hands_artifacts_fit_in_ten_megabytes():
+    files = [H.ARTIFACT_DIR / f for name in H.NAMES for f in (f"{name}.pt", f"{name}_bank.npz", f"{name}.json")]
+    assert sum(f.stat().st_size for f in files) <= 10_000_000

@@ -49,6 +49,8 @@ GAMED = {
         'removed_half, kept_half = results["1d_three"]["removed"], results["1d_three"]["kept"]'
     ),
     "ex-detection-borderline": 'kept_core, removed_far = results["1d_three"]["kept"], results["1d_three"]["removed"]',
+    "ex-hands-blend": "six_by_lam = {0.1: 0.0, 0.25: 0.5, 0.5: 0.9, 0.75: 0.5, 0.9: 0.0}",
+    "ex-hands-heldout": 'thr_half = op["threshold"]\nremoved_half, kept_half = op["removed"], op["kept"]',
     "ex-collapse-ratio": "kept_share = {1.025: 0.1, 1.1: 0.05, 1.25: 0.02, 2.0: 0.0}",
     "ex-collapse-floor": "floors = [1.0, 1.0, 1.0, 1.0, 1.0]",
 }

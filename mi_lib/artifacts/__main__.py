@@ -3,7 +3,8 @@
 NAME is any artifact of any kind (mi_lib.artifacts.build.KINDS): a toy recipe; 'shapes' (the
 Simple Shapes U-Net: hours on 2 CPU cores, minutes on a GPU; pass --device cuda there);
 'hands_gapped' or 'hands_continuous' (the hands U-Nets, likewise; 'hands' builds both); or a
-recursive-training run ('collapse' builds both). 'all' builds the toy recipes only."""
+recursive-training run ('collapse' builds both); or 'budget_1d_three', the training-budget study
+(mi_lib.artifacts.budget: hours on 2 CPU cores). 'all' builds the toy recipes only."""
 
 from __future__ import annotations
 

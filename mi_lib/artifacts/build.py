@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from mi_lib.artifacts import N_FIRST_LOSSES, RECIPES, recipe, train_and_sample
+from mi_lib.artifacts import budget as BU
 from mi_lib.artifacts import collapse as C
 from mi_lib.artifacts import hands as H
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, file_entry, opening, write_json
@@ -209,13 +210,15 @@ def build_shapes(out_dir: str | Path, work_dir: str | Path, rec: ShapesRecipe = 
 
 
 def _write_image_model(name: str, rec, out_dir: Path, ema: nn.Module, losses: list[float], bank: Path,
-                       metrics: dict, run: dict) -> dict:
+                       metrics: dict, run: dict, half: bool = False) -> dict:
     """Write an image model's EMA weights and losses (NAME.pt) beside its bank, and the manifest
     (NAME.json) of both: the recipe, sha256 of each file, the loss summary and `metrics`, and how
-    it was built (`run`: device, sampling jobs, train and sample seconds). Returns the manifest."""
+    it was built (`run`: device, sampling jobs, train and sample seconds). half=True stores the
+    weights in float16 (the bank must then have been drawn from weights rounded the same way:
+    round_to_half). Returns the manifest."""
     weights = out_dir / f"{name}.pt"
-    save_checkpoint(weights, {"model": {k: v.cpu() for k, v in ema.state_dict().items()},
-                              "losses": torch.tensor(losses)})
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in ema.state_dict().items()}
+    save_checkpoint(weights, {"model": state, "losses": torch.tensor(losses)})
     train_secs = run["train"]
     manifest = {
         "name": name,
@@ -231,7 +234,7 @@ def _write_image_model(name: str, rec, out_dir: Path, ema: nn.Module, losses: li
         "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(run["device"]),
                        "threads": torch.get_num_threads(), "sample_jobs": run["jobs"],
                        "train_seconds": round(train_secs, 1) if math.isfinite(train_secs) else None,
-                       "sample_seconds": round(run["sample"], 1)},
+                       "sample_seconds": round(run["sample"], 1), "weights": "float16" if half else "float32"},
     }
     write_json(out_dir / f"{name}.json", manifest)
     return manifest
@@ -264,13 +267,20 @@ def _train_hands_resumably(rec: H.HandsRecipe, work_dir: Path, device: torch.dev
     return ema, losses, earlier_secs + time.time() - start
 
 
+def round_to_half(net: nn.Module) -> nn.Module:
+    """`net` with every floating weight rounded to float16 and back, in place: the weights a
+    float16 file holds, so that the bank drawn from them is the one the shipped file redraws."""
+    net.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in net.state_dict().items()})
+    return net
+
+
 def _hands_bank(ema: UNet, rec: H.HandsRecipe, work_dir: Path, device: torch.device | str,
                 progress: bool, jobs: int = 1) -> tuple[np.ndarray, np.ndarray, float]:
     """The bank's images (uint8) and Hal (windows, n), and the seconds sampling took (by `jobs`
     processes on a CPU: the same images); cached in work_dir with the whole recipe, so a build
     run again does not sample again."""
     cache = work_dir / f"{rec.name}_bank_cache.npz"
-    stamp = json.dumps(dataclasses.asdict(rec))
+    stamp = json.dumps({**dataclasses.asdict(rec), "weights": "float16"})
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as old:
             if str(old["stamp"]) == stamp:
@@ -289,8 +299,8 @@ def _hands_bank(ema: UNet, rec: H.HandsRecipe, work_dir: Path, device: torch.dev
 def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.HandsRecipe | None = None,
                 progress: bool = True, device: torch.device | str = "cpu", jobs: int = 1) -> dict:
     """Train (resuming from work_dir/NAME_train.pt), sample the bank with the EMA weights
-    (Hal over every window of the recipe in one pass), count each image's fingers
-    (mi_lib.fingers, on the stored 8-bit images), and write NAME.pt, NAME_bank.npz and
+    rounded to float16 (Hal over every window of the recipe in one pass), count each image's
+    fingers (mi_lib.fingers, on the stored images, kept at H.BANK_LEVELS grey levels), and write NAME.pt, NAME_bank.npz and
     NAME.json into out_dir atomically. Returns the manifest."""
     rec = rec if rec is not None else H.recipe(name)
     if rec.name != name:
@@ -300,15 +310,17 @@ def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.Han
     work_dir.mkdir(parents=True, exist_ok=True)
     _claim_work_dir(work_dir, rec.name, {k: getattr(rec, k) for k in HANDS_TRAINING_FIELDS})
     ema, losses, train_secs = _train_hands_resumably(rec, work_dir, device, progress)
-    images8, hal, sample_secs = _hands_bank(ema, rec, work_dir, device, progress, jobs)
+    images8, hal, sample_secs = _hands_bank(round_to_half(ema), rec, work_dir, device, progress, jobs)
+    images8 = H.quantize(images8)
     fingers = count_fingers(from_uint8(images8))
     buf = io.BytesIO()
     np.savez_compressed(buf, images=images8, hal=hal, fingers=fingers,
                         hal_windows=np.array(rec.hal_windows, dtype=np.int64))
     bank = out_dir / f"{name}_bank.npz"
     atomic_write(bank, lambda f: f.write(buf.getvalue()))
-    return _write_image_model(name, rec, out_dir, ema, losses, bank, {"fingers": H.finger_metrics(fingers)},
-                              {"device": device, "jobs": jobs, "train": train_secs, "sample": sample_secs})
+    return _write_image_model(name, rec, out_dir, ema, losses, bank,
+                              {"fingers": H.finger_metrics(fingers), "bank_grey_levels": H.BANK_LEVELS},
+                              {"device": device, "jobs": jobs, "train": train_secs, "sample": sample_secs}, half=True)
 
 
 # --- recursive-training runs ---------------------------------------------------------------------
@@ -352,6 +364,8 @@ KINDS: dict[str, Kind] = {
                    build_shapes(out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
     "hands": Kind(H.NAMES, lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
                   build_hands(name, out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
+    "budget": Kind((BU.NAME,), lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
+                   BU.build_budget(name, out_dir, work_dir, device=device, progress=progress)),
     "collapse": Kind(C.NAMES, lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
                      build_collapse(name, out_dir, work_dir, progress=progress, device=device)),
 }

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, verified_manifest
-from mi_lib.artifacts.shapes import from_uint8
+from mi_lib.artifacts.shapes import from_uint8, redraw_bank_chunk
 from mi_lib.checks import check_choice, check_positive_int, check_seed
 from mi_lib.fingers import count_fingers
 from mi_lib.hal import sample_chunks
@@ -65,7 +65,7 @@ class HandsRecipe:
     n_res: int = 1
     patch: int = 4
     T: int = 1_000
-    steps: int = 4_000
+    steps: int = 10_000
     batch_size: int = 64
     lr: float = 5e-4
     prediction: str = "v"
@@ -187,6 +187,29 @@ def sample_hands(model: nn.Module, rec: HandsRecipe, n: int | None = None, first
         seed=rec.sample_seed, chunk=rec.sample_chunk, windows=rec.windows(), first_chunk=first_chunk, device=device,
         variance=rec.variance, clip_x0=rec.clip_x0, progress=progress)
     return images, torch.stack(hals)
+
+
+def redraw_chunk(model: nn.Module, rec: HandsRecipe, index: int, keep_times: list[int],
+                 device: torch.device | str = "cpu", progress: bool = False) -> dict:
+    """Chunk `index` of the bank drawn again by the same sampler and noise, keeping x0_hat at
+    the reverse steps nearest to the original times `keep_times`: {"images", "hal"
+    (len(hal_windows), chunk), "times" (noisiest first), "x0_hat" (len(times), chunk, 1, S, S)}."""
+    return redraw_bank_chunk(model, rec, index, keep_times, rec.windows(), (1, rec.size, rec.size), device,
+                             progress)
+
+
+BANK_LEVELS = 32  # grey levels the shipped bank keeps: no finger count of either bank changes at 32
+
+
+def quantize(images8: np.ndarray, levels: int = BANK_LEVELS) -> np.ndarray:
+    """8-bit grey images rounded to `levels` evenly spaced grey levels (still uint8, 0 and 255
+    kept): the bank ships at 5 bits a pixel, which halves its size and leaves the finger counts
+    as they were on the 8-bit images."""
+    check_positive_int("levels", levels)
+    if not 2 <= levels <= 256:
+        raise ValueError(f"levels must be an integer from 2 to 256, got {levels!r}")
+    step = 255 / (levels - 1)
+    return np.round(np.round(np.asarray(images8, dtype=np.float64) / step) * step).astype(np.uint8)
 
 
 def finger_metrics(fingers: np.ndarray) -> dict:

@@ -123,6 +123,16 @@ def redraw_chunk(model: nn.Module, rec: ShapesRecipe, index: int, keep_times: li
     same sampler and noise, keeping what the bank does not: x0_hat at the reverse steps
     whose original times are nearest to `keep_times`. Returns {"images", "hal", "times",
     "x0_hat"} with x0_hat (len(times), chunk, 1, 64, 64), times from noisiest to cleanest."""
+    out = redraw_bank_chunk(model, rec, index, keep_times, [rec.window()], (1, 64, 64), device, progress)
+    return {**out, "hal": out["hal"][0]}
+
+
+def redraw_bank_chunk(model: nn.Module, rec: ShapesRecipe, index: int, keep_times: list[int],
+                      windows: list[tuple[int, int]], shape: tuple[int, ...], device: torch.device | str = "cpu",
+                      progress: bool = False) -> dict:
+    """redraw_chunk for any image recipe with the bank fields of ShapesRecipe (n_samples,
+    sample_chunk, sample_seed, T, variance, clip_x0, sampling_schedule): Hal over each of
+    `windows` (step indices), stacked to (len(windows), chunk), images of `shape`."""
     sched = rec.sampling_schedule()
     n_chunks = -(-rec.n_samples // rec.sample_chunk)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_chunks:
@@ -134,11 +144,12 @@ def redraw_chunk(model: nn.Module, rec: ShapesRecipe, index: int, keep_times: li
     ts = sched.timesteps.tolist()
     steps = {min(range(len(ts)), key=lambda i: abs(ts[i] - t)) for t in keep_times}
     size = min(rec.sample_chunk, rec.n_samples - index * rec.sample_chunk)
-    images, (hal,), x0_hat = sample_chunks(
-        model_eps_fn(model.to(device)), size, (1, 64, 64), sched, seed=rec.sample_seed, chunk=rec.sample_chunk,
-        windows=[rec.window()], keep_steps=steps, first_chunk=index, device=device, variance=rec.variance,
+    images, hals, x0_hat = sample_chunks(
+        model_eps_fn(model.to(device)), size, shape, sched, seed=rec.sample_seed, chunk=rec.sample_chunk,
+        windows=windows, keep_steps=steps, first_chunk=index, device=device, variance=rec.variance,
         clip_x0=rec.clip_x0, progress=progress)
-    return {"images": images, "hal": hal, "times": [ts[i] for i in sorted(steps, reverse=True)], "x0_hat": x0_hat}
+    return {"images": images, "hal": torch.stack(hals), "times": [ts[i] for i in sorted(steps, reverse=True)],
+            "x0_hat": x0_hat}
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

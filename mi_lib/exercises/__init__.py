@@ -7,10 +7,20 @@ asks for, recomputes the reference answer from the chapter's inputs, and raises 
 reference answers live here rather than on the page, so the student version gives nothing away.
 """
 
-from mi_lib.exercises import collapse, detection, diffusion, intro, learned_scores, mixture_scores, simple_shapes
+from mi_lib.exercises import (
+    collapse,
+    detection,
+    diffusion,
+    hands,
+    intro,
+    learned_scores,
+    mixture_scores,
+    simple_shapes,
+)
 from mi_lib.exercises._core import ANSWER_KINDS, EXERCISES, Exercise, ExerciseFailed, check
 
-CHAPTERS = ("intro", "diffusion", "mixture_scores", "learned_scores", "simple_shapes", "detection", "collapse")
+CHAPTERS = ("intro", "diffusion", "mixture_scores", "learned_scores", "simple_shapes", "detection", "hands",
+            "collapse")
 
 __all__ = ["ANSWER_KINDS", "CHAPTERS", "EXERCISES", "Exercise", "ExerciseFailed", "check", "labels"]
 
@@ -19,4 +29,4 @@ def labels(chapter: str | None = None) -> list[str]:
     """The exercise labels in book order (chapter by chapter, each in its page order), or those of one chapter."""
     ordered = sorted(EXERCISES.values(), key=lambda ex: CHAPTERS.index(ex.chapter))  # stable: page order kept
     return [ex.label for ex in ordered if chapter in (None, ex.chapter)]
-del collapse, detection, diffusion, intro, learned_scores, mixture_scores, simple_shapes
+del collapse, detection, diffusion, hands, intro, learned_scores, mixture_scores, simple_shapes
