@@ -300,8 +300,8 @@ def build_hands(name: str, out_dir: str | Path, work_dir: str | Path, rec: H.Han
                 progress: bool = True, device: torch.device | str = "cpu", jobs: int = 1) -> dict:
     """Train (resuming from work_dir/NAME_train.pt), sample the bank with the EMA weights
     rounded to float16 (Hal over every window of the recipe in one pass), count each image's
-    fingers (mi_lib.fingers, on the stored images, kept at H.BANK_LEVELS grey levels), and write NAME.pt, NAME_bank.npz and
-    NAME.json into out_dir atomically. Returns the manifest."""
+    fingers (mi_lib.fingers, on the stored images, kept at H.BANK_LEVELS grey levels), and
+    write NAME.pt, NAME_bank.npz and NAME.json into out_dir atomically. Returns the manifest."""
     rec = rec if rec is not None else H.recipe(name)
     if rec.name != name:
         raise ValueError(f"rec must be a recipe of {name!r} (poses {name.removeprefix('hands_')!r}), "
