@@ -52,3 +52,38 @@ def test_recipe_checks_its_fields(change, match):
 
 def test_the_study_is_a_kind_of_artifact():
     assert kind_of(BU.NAME) == "budget" and KINDS["budget"].names == (BU.NAME,)
+
+
+def test_figure_and_table_draw_from_a_built_study(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mi_lib.budget_plots import budget_figure, budget_rows, budget_table
+
+    BU.build_budget(BU.NAME, tmp_path, tmp_path / "work", TINY, progress=False)
+    study = BU.load_budget(art_dir=tmp_path)
+    rows = budget_rows(study, (0, 4))
+    assert [r[0] for r in rows] == ["2", "5"] and all(len(r) == 5 for r in rows)
+    budget_table(study, (0, 4))
+    fig = budget_figure(study, (0, 4), paper_steps=5)
+    assert len(fig.axes) == 2
+    plt.close("all")
+
+
+def test_diverged_draws_count_as_hallucinated_with_the_largest_hal(monkeypatch):
+    def fake_sampler(eps_fn, n, dim, schedule, seed, windows, **kw):
+        x = torch.full((n, 1), 2.0)
+        x[0], x[1], x[2] = float("inf"), float("nan"), 1.5  # two diverged, one between modes
+        hal = {w: torch.ones(n) for w in windows}
+        hal[windows[0]][3] = float("nan")  # a finite draw whose Hal overflowed
+        return x, hal
+
+    monkeypatch.setattr(BU, "sample_with_window_hals", fake_sampler)
+    rec = dataclasses.replace(TINY, n_draws=20, n_subsample=5)
+    out = BU.evaluate(rec, rec.toy().model().state_dict(), progress=False)
+    m = out["metrics"]
+    assert m["diverged"] == 2 and m["hal_overflow"] == 1 and m["hallucinated"] == 3
+    assert torch.isfinite(out["tail_hal"]).all() and len(out["tail_x"]) == 3
+    assert int(out["histogram"].sum()) + m["outside_histogram"] == 20

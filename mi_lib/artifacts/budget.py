@@ -110,11 +110,17 @@ def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool
                                       list(rec.windows), chunk=rec.sample_chunk, device=device, progress=progress)
     x = x.cpu()
     hal = torch.stack([hals[w].cpu().float() for w in rec.windows])  # (windows, n)
+    diverged = ~torch.isfinite(x).reshape(-1)
+    overflow = ~torch.isfinite(hal).all(dim=0)
+    # A draw that diverged (an undertrained network can send a few to infinity) is as far from
+    # every mode as can be: hallucinated; a Hal that overflowed is the largest Hal there is.
+    hal = torch.nan_to_num(hal, nan=torch.finfo(hal.dtype).max, posinf=torch.finfo(hal.dtype).max)
     dist, idx = mixture.distance_to_nearest_mode(x)
     k = (dist / mixture.sigmas[idx]).reshape(-1)
-    y = k > rec.k
+    y = ~(k <= rec.k) | diverged  # NaN distances count as beyond
     r = rate(y)
-    metrics = {"hallucinated": r.count, "n": r.n, "rate": r.rate, "low": r.low, "high": r.high, "windows": {}}
+    metrics = {"hallucinated": r.count, "n": r.n, "rate": r.rate, "low": r.low, "high": r.high,
+               "diverged": int(diverged.sum()), "hal_overflow": int(overflow.sum()), "windows": {}}
     if 0 < r.count < r.n:
         for w, h in zip(rec.windows, hal, strict=True):
             op = operating_point(h, y, removed=0.95, kept=0.98)
@@ -122,9 +128,9 @@ def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool
                 "auroc": auroc(h, y), "threshold": op["threshold"], "removed": op["removed"].rate,
                 "kept": op["kept"].rate, "kept_low": op["kept"].low, "kept_high": op["kept"].high,
                 "removed_at_98_kept": op["removed_at_kept"].rate}
-    tail = k > rec.keep_sigma
+    tail = ~(k <= rec.keep_sigma) | diverged
     flat = x.reshape(-1).numpy()
-    counts, _ = np.histogram(flat, bins=EDGES[2], range=EDGES[:2])
+    counts, _ = np.histogram(flat[np.isfinite(flat)], bins=EDGES[2], range=EDGES[:2])
     metrics["outside_histogram"] = int(len(flat) - counts.sum())  # all of them in the tail: stored there
     return {"metrics": metrics, "histogram": torch.from_numpy(counts.astype(np.int64)),
             "tail_x": x[tail].reshape(-1), "tail_hal": hal[:, tail],
@@ -137,6 +143,7 @@ def build_budget(name: str, out_dir: str | Path, work_dir: str | Path, rec: Budg
     finishes), and write NAME.pt and NAME.json into out_dir. Returns the manifest."""
     rec = rec if rec is not None else RECIPE
     out_dir, work_dir = Path(out_dir), Path(work_dir) / name
+    out_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     stamp, wanted = work_dir / "recipe.json", json.loads(json.dumps(dataclasses.asdict(rec)))
     if stamp.is_file() and json.loads(stamp.read_text()) != wanted:
