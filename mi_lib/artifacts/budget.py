@@ -134,7 +134,7 @@ def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool
     metrics["outside_histogram"] = int(len(flat) - counts.sum())  # all of them in the tail: stored there
     return {"metrics": metrics, "histogram": torch.from_numpy(counts.astype(np.int64)),
             "tail_x": x[tail].reshape(-1), "tail_hal": hal[:, tail],
-            "sub_x": x[: rec.n_subsample].reshape(-1), "sub_hal": hal[:, : rec.n_subsample]}
+            "sub_x": x[: rec.n_subsample].reshape(-1).clone(), "sub_hal": hal[:, : rec.n_subsample].clone()}
 
 
 def build_budget(name: str, out_dir: str | Path, work_dir: str | Path, rec: BudgetRecipe | None = None,
@@ -161,7 +161,8 @@ def build_budget(name: str, out_dir: str | Path, work_dir: str | Path, rec: Budg
         results[b] = load_checkpoint(done)
     path = out_dir / f"{name}.pt"
     save_checkpoint(path, {"losses": torch.tensor(losses), "edges": torch.tensor(EDGES[:2]),
-                           "budgets": {b: {k: v for k, v in r.items() if k not in ("metrics", "seconds")}
+                           # clone: a slice saved as it is would carry its whole bank's storage
+                           "budgets": {b: {k: v.clone() for k, v in r.items() if k not in ("metrics", "seconds")}
                                        for b, r in results.items()}})
     manifest = {**opening(name, rec, path),
                 "metrics": {str(b): r["metrics"] | {"eval_seconds": round(float(r["seconds"]), 1)}
