@@ -117,7 +117,7 @@ def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool
     hal = torch.nan_to_num(hal, nan=torch.finfo(hal.dtype).max, posinf=torch.finfo(hal.dtype).max)
     dist, idx = mixture.distance_to_nearest_mode(x)
     k = (dist / mixture.sigmas[idx]).reshape(-1)
-    y = ~(k <= rec.k) | diverged  # NaN distances count as beyond
+    y = ~(k <= rec.k)  # infinite and NaN distances (diverged draws) count as beyond
     r = rate(y)
     metrics = {"hallucinated": r.count, "n": r.n, "rate": r.rate, "low": r.low, "high": r.high,
                "diverged": int(diverged.sum()), "hal_overflow": int(overflow.sum()), "windows": {}}
@@ -128,7 +128,7 @@ def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool
                 "auroc": auroc(h, y), "threshold": op["threshold"], "removed": op["removed"].rate,
                 "kept": op["kept"].rate, "kept_low": op["kept"].low, "kept_high": op["kept"].high,
                 "removed_at_98_kept": op["removed_at_kept"].rate}
-    tail = ~(k <= rec.keep_sigma) | diverged
+    tail = ~(k <= rec.keep_sigma)
     flat = x.reshape(-1).numpy()
     counts, _ = np.histogram(flat[np.isfinite(flat)], bins=EDGES[2], range=EDGES[:2])
     metrics["outside_histogram"] = int(len(flat) - counts.sum())  # all of them in the tail: stored there
