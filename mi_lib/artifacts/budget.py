@@ -21,20 +21,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mi_lib.artifacts import ToyRecipe
+from mi_lib.artifacts.compact import compact_bank, histogram_edges
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, opening, verified_manifest, write_json
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_positive_int
-from mi_lib.detection import auroc, operating_point, sample_with_window_hals
+from mi_lib.detection import sample_with_window_hals
 from mi_lib.learned import model_eps_fn
-from mi_lib.metrics import rate
 from mi_lib.training import train
 
 NAME = "budget_1d_three"
-EDGES = (-0.5, 4.5, 5_000)  # the histogram's range and bins: 1e-3 wide, sigma / 50
 
 
 @dataclass(frozen=True)
@@ -105,36 +103,12 @@ def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool
     model = toy.model()
     model.load_state_dict(state)
     model.to(device).eval()
-    mixture = toy.mixture()
     x, hals = sample_with_window_hals(model_eps_fn(model), rec.n_draws, 1, toy.schedule(), rec.sample_seed,
                                       list(rec.windows), chunk=rec.sample_chunk, device=device, progress=progress)
-    x = x.cpu()
     hal = torch.stack([hals[w].cpu().float() for w in rec.windows])  # (windows, n)
-    diverged = ~torch.isfinite(x).reshape(-1)
-    overflow = ~torch.isfinite(hal).all(dim=0)
-    # A draw that diverged (an undertrained network can send a few to infinity) is as far from
-    # every mode as can be: hallucinated; a Hal that overflowed is the largest Hal there is.
-    hal = torch.nan_to_num(hal, nan=torch.finfo(hal.dtype).max, posinf=torch.finfo(hal.dtype).max)
-    dist, idx = mixture.distance_to_nearest_mode(x)
-    k = (dist / mixture.sigmas[idx]).reshape(-1)
-    y = ~(k <= rec.k)  # infinite and NaN distances (diverged draws) count as beyond
-    r = rate(y)
-    metrics = {"hallucinated": r.count, "n": r.n, "rate": r.rate, "low": r.low, "high": r.high,
-               "diverged": int(diverged.sum()), "hal_overflow": int(overflow.sum()), "windows": {}}
-    if 0 < r.count < r.n:
-        for w, h in zip(rec.windows, hal, strict=True):
-            op = operating_point(h, y, removed=0.95, kept=0.98)
-            metrics["windows"][f"{w[0]}-{w[1]}"] = {
-                "auroc": auroc(h, y), "threshold": op["threshold"], "removed": op["removed"].rate,
-                "kept": op["kept"].rate, "kept_low": op["kept"].low, "kept_high": op["kept"].high,
-                "removed_at_98_kept": op["removed_at_kept"].rate}
-    tail = ~(k <= rec.keep_sigma)
-    flat = x.reshape(-1).numpy()
-    counts, _ = np.histogram(flat[np.isfinite(flat)], bins=EDGES[2], range=EDGES[:2])
-    metrics["outside_histogram"] = int(len(flat) - counts.sum())  # all of them in the tail: stored there
-    return {"metrics": metrics, "histogram": torch.from_numpy(counts.astype(np.int64)),
-            "tail_x": x[tail].reshape(-1), "tail_hal": hal[:, tail],
-            "sub_x": x[: rec.n_subsample].reshape(-1).clone(), "sub_hal": hal[:, : rec.n_subsample].clone()}
+    bank = compact_bank(x.cpu(), hal, toy.mixture(), rec.windows, k=rec.k, keep_sigma=rec.keep_sigma,
+                        n_subsample=rec.n_subsample, kept=0.98)
+    return {**bank, "tail_x": bank["tail_x"].reshape(-1), "sub_x": bank["sub_x"].reshape(-1)}
 
 
 def build_budget(name: str, out_dir: str | Path, work_dir: str | Path, rec: BudgetRecipe | None = None,
@@ -160,7 +134,8 @@ def build_budget(name: str, out_dir: str | Path, work_dir: str | Path, rec: Budg
             save_checkpoint(done, result | {"seconds": time.time() - t0})
         results[b] = load_checkpoint(done)
     path = out_dir / f"{name}.pt"
-    save_checkpoint(path, {"losses": torch.tensor(losses), "edges": torch.tensor(EDGES[:2]),
+    edges = torch.tensor(histogram_edges(rec.toy().mixture())[:2])
+    save_checkpoint(path, {"losses": torch.tensor(losses), "edges": edges,
                            # clone: a slice saved as it is would carry its whole bank's storage
                            "budgets": {b: {k: v.clone() for k, v in r.items() if k not in ("metrics", "seconds")}
                                        for b, r in results.items()}})

@@ -27,6 +27,7 @@ from mi_lib.artifacts import N_FIRST_LOSSES, RECIPES, recipe, train_and_sample
 from mi_lib.artifacts import budget as BU
 from mi_lib.artifacts import collapse as C
 from mi_lib.artifacts import hands as H
+from mi_lib.artifacts import protocol as P
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, file_entry, opening, write_json
 from mi_lib.artifacts.shapes import NAME, RECIPE, ShapesRecipe, from_uint8, sample_shapes, to_uint8, train_shapes
 from mi_lib.checkpoints import atomic_write, save_checkpoint
@@ -49,12 +50,14 @@ class Kind(NamedTuple):
 # --- toy models and their sample banks -------------------------------------------------------
 
 
-def build_toy(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = True) -> dict:
-    """Train the recipe's model on the CPU, draw its sample bank, and write NAME.pt and
+def build_toy(name: str, out_dir: str | Path = ARTIFACT_DIR, progress: bool = True,
+              device: torch.device | str = "cpu") -> dict:
+    """Train the recipe's model on `device`, draw its sample bank, and write NAME.pt and
     NAME.json (both atomically). Returns the manifest."""
     rec, out_dir = recipe(name), Path(out_dir)
     start = time.time()
-    model, losses, samples = train_and_sample(rec, progress=progress)
+    model, losses, samples = train_and_sample(rec, device=device, progress=progress)
+    model, samples = model.cpu(), samples.cpu()
     path = out_dir / f"{name}.pt"
     save_checkpoint(path, {"model": model.state_dict(), "losses": torch.tensor(losses), "samples": samples})
     hal = hallucination_rate(samples, rec.mixture())
@@ -359,13 +362,16 @@ def build_collapse(name: str, out_dir: str | Path, work_dir: str | Path, rec: C.
 
 
 KINDS: dict[str, Kind] = {
-    "toy": Kind(tuple(RECIPES), lambda name, out_dir, progress=True, **_: build_toy(name, out_dir, progress)),
+    "toy": Kind(tuple(RECIPES), lambda name, out_dir, device="cpu", progress=True, **_:
+                build_toy(name, out_dir, progress, device)),
     "shapes": Kind((NAME,), lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
                    build_shapes(out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
     "hands": Kind(H.NAMES, lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
                   build_hands(name, out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
     "budget": Kind((BU.NAME,), lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
                    BU.build_budget(name, out_dir, work_dir, device=device, progress=progress)),
+    "protocol": Kind(P.NAMES, lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
+                     P.build_protocol(name, out_dir, work_dir, device=device, progress=progress)),
     "collapse": Kind(C.NAMES, lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
                      build_collapse(name, out_dir, work_dir, progress=progress, device=device)),
 }

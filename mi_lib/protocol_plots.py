@@ -1,0 +1,83 @@
+"""Figures and tables of the paper-protocol banks (mi_lib.artifacts.protocol, read through
+mi_lib.banks): densities of a million draws, how far draws stray from their mode, and the
+detection table beside the paper's (Sec. 4-5)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import LogNorm
+
+from mi_lib.banks import survival
+from mi_lib.mixtures import GaussianMixture
+from mi_lib.plotting import COLORS
+
+
+def density_1d(ax: plt.Axes, bank: dict, mixture: GaussianMixture, merge: int = 10, label: str = "model") -> None:
+    """The bank's histogram (every draw; `merge` fine bins to a bar) as a density on a log scale
+    over the true pdf (paper Fig. 2): one draw in a bar shows as the lowest step."""
+    lo, hi = bank["edges"].tolist()
+    counts = bank["histogram"].double()
+    counts = counts[: len(counts) // merge * merge].reshape(-1, merge).sum(dim=1)
+    width = (hi - lo) / len(bank["histogram"]) * merge
+    left = lo + width * np.arange(len(counts))
+    dens = (counts / (bank["metrics"]["n"] * width)).numpy()
+    ax.stairs(dens, np.append(left, left[-1] + width), fill=True, color=COLORS["model"], alpha=0.6,
+              label=f"{label}: {bank['metrics']['n']:,} draws")
+    grid = torch.linspace(lo, hi, 4000, dtype=torch.float64)[:, None]
+    ax.plot(grid[:, 0], mixture.log_prob(grid).exp(), color="black", lw=0.8, label="true pdf")
+    floor = 1 / (bank["metrics"]["n"] * width)
+    ax.set(yscale="log", ylim=(floor / 3, None), xlim=(float(mixture.means.min()) - 0.5,
+                                                        float(mixture.means.max()) + 0.5),
+           xlabel="x", ylabel="density")
+    ax.axhline(floor, color=COLORS["grey"], lw=0.6, ls=":", label="one draw per bar")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def density_2d(ax: plt.Axes, bank: dict, mixture: GaussianMixture, title: str = "") -> None:
+    """The bank's 2D histogram (every draw) as counts per bin on a log colour scale, the modes
+    as circles."""
+    lo, hi = bank["edges"].tolist()
+    counts = bank["histogram"].double().numpy().T  # histogram2d puts x on the first axis
+    shown = np.where(counts > 0, counts, np.nan)
+    im = ax.imshow(shown, origin="lower", extent=(lo, hi, lo, hi), norm=LogNorm(vmin=1, vmax=np.nanmax(shown)),
+                   cmap="viridis", interpolation="nearest")
+    ax.scatter(mixture.means[:, 0], mixture.means[:, 1], s=40, facecolors="none", edgecolors="white", lw=0.5)
+    ax.set(aspect="equal", title=title or f"{bank['metrics']['n']:,} draws (log colour)")
+    plt.colorbar(im, ax=ax, fraction=0.046, label="draws per bin")
+
+
+def gaussian_survival(r: np.ndarray, dim: int) -> np.ndarray:
+    """P(|z| > r) for a standard normal vector z in `dim` dimensions (1 or 2): what a model that
+    drew each mode exactly would put beyond r sigma."""
+    if dim == 1:
+        return np.array([math.erfc(v / math.sqrt(2)) for v in r])
+    if dim == 2:
+        return np.exp(-np.asarray(r) ** 2 / 2)
+    raise ValueError(f"dim must be 1 or 2, got {dim!r}")
+
+
+def survival_figure(banks: dict[str, tuple[dict, GaussianMixture]], r_max: float = 60.0) -> plt.Figure:
+    """For each labelled bank, the share of draws farther than r sigma from their nearest mode
+    against r (log-log), beside an exact Gaussian's, with the 6-sigma label and half the
+    distance to the nearest neighbouring mode (the middle of a gap)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    r = np.geomspace(3.0, r_max, 120)
+    for i, (label, (bank, mixture)) in enumerate(banks.items()):
+        s = survival(bank, mixture, torch.from_numpy(r)).numpy()
+        color = plt.rcParams["axes.prop_cycle"].by_key()["color"][i]
+        ax.plot(r, np.where(s > 0, s, np.nan), color=color, label=label)
+        d = torch.cdist(mixture.means, mixture.means)
+        half_gap = float(d[d > 0].min()) / 2 / float(mixture.sigmas.min())
+        ax.axvline(half_gap, color=color, ls=":", lw=0.8)
+    for dim in sorted({m.dim for _, m in banks.values()}):
+        ax.plot(r, gaussian_survival(r, dim), color=COLORS["grey"], ls="--", lw=0.8,
+                label=f"exact modes ({dim}D Gaussian)")
+    ax.axvline(6, color="black", lw=0.8, label="6 sigma: the label")
+    ax.set(xscale="log", yscale="log", ylim=(1e-7, 1), xlabel="distance to the nearest mode r (sigmas)",
+           ylabel="share of draws beyond r", title="how far draws stray (dotted: the middle of a gap)")
+    ax.legend(fontsize=8, loc="lower left")
+    return fig
