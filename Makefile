@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Progress bars are for people at a notebook; they only clutter the rendered pages and logs.
-RUN_ENV := TQDM_DISABLE=1
+# Progress bars and live widgets are for people at a notebook; they only clutter the rendered
+# pages and logs (and a widget can stall a notebook client: mi_lib.widgets.t_slider).
+RUN_ENV := TQDM_DISABLE=1 MI_WIDGETS=0
 # nbmake skips any path with a _build folder in it, so the executed copies live apart.
 EXECUTED := .executed
 

@@ -63,7 +63,8 @@ nbformat.write(nb, sys.argv[1])"""
 
 
 # The test's own environment stays out of the fresh one's Python.
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "MI_SCALE"}}
+CLEAN_ENV = {k: v for k, v in os.environ.items()
+             if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "MI_SCALE", "MI_WIDGETS"}}
 
 
 def _run(cmd: list, env: dict | None = None, **kw) -> str:
