@@ -41,17 +41,21 @@ def bank_rate(bank: dict, mixture: GaussianMixture, k: float = 6.0) -> Rate:
     return count_rate(int(beyond(bank["tail_x"], mixture, k).sum()), bank["metrics"]["n"])
 
 
-def detection_set(bank: dict, window: tuple[int, int], mixture: GaussianMixture,
-                  k: float = 6.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Hal, hallucinated) over `window` for every hallucination of the bank and the in-support
-    draws of its subsample: a set whose ROC is the whole bank's, in-support draws being
-    represented by a uniform sample of them."""
+def detection_set(bank: dict, window: tuple[int, int], mixture: GaussianMixture, k: float = 6.0,
+                  k_in: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Hal, hallucinated) over `window` for every draw of the bank beyond k sigma and the
+    draws of its subsample within k_in sigma (default k): a set whose ROC is the whole bank's,
+    in-support draws being represented by a uniform sample of them. k_in < k leaves out the
+    draws in between, neither clearly on a mode nor clearly in a gap."""
     _check_k(bank, k)
+    k_in = k if k_in is None else k_in
+    if not 0 < k_in <= k:
+        raise ValueError(f"k_in must lie in (0, k = {k}], got {k_in!r}")
     w = bank["recipe"].windows.index(tuple(window))
     y_tail = beyond(bank["tail_x"], mixture, k)
-    y_sub = beyond(bank["sub_x"], mixture, k)
-    hal = torch.cat([bank["tail_hal"][w][y_tail], bank["sub_hal"][w][~y_sub]])
-    y = torch.cat([torch.ones(int(y_tail.sum()), dtype=torch.bool), torch.zeros(int((~y_sub).sum()), dtype=torch.bool)])
+    near = n_sigma(bank["sub_x"], mixture) <= k_in
+    hal = torch.cat([bank["tail_hal"][w][y_tail], bank["sub_hal"][w][near]])
+    y = torch.cat([torch.ones(int(y_tail.sum()), dtype=torch.bool), torch.zeros(int(near.sum()), dtype=torch.bool)])
     return hal, y
 
 

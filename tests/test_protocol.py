@@ -147,6 +147,10 @@ def test_banks_read_the_compact_form_as_the_whole_bank(tmp_path):
             assert sum(d.count for d in bank_direction_rates(bank, mixture).values()) == r.count
         with pytest.raises(ValueError, match="k must be at least the bank's keep_sigma"):
             bank_rate(bank, mixture, k=2.0)
+        hal_far, y_far = detection_set(bank, (0, 4), mixture, k=10.0, k_in=6.0)
+        assert int(y_far.sum()) <= int(y.sum()) and int((~y_far).sum()) == int((~y).sum())
+        with pytest.raises(ValueError, match="k_in must lie in"):
+            detection_set(bank, (0, 4), mixture, k=6.0, k_in=8.0)
         with pytest.raises(ValueError, match="r must be at least"):
             survival(bank, mixture, torch.tensor([1.0]))
 

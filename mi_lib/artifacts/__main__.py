@@ -5,7 +5,8 @@ Simple Shapes U-Net: hours on 2 CPU cores, minutes on a GPU; pass --device cuda 
 'hands_gapped' or 'hands_continuous' (the hands U-Nets, likewise; 'hands' builds both); a
 recursive-training run ('collapse' builds both); 'budget_1d_three', the training-budget study
 (mi_lib.artifacts.budget); or a toy model at the paper's protocol with its large bank
-(mi_lib.artifacts.protocol; 'protocol' builds all of them). '--all' builds every artifact,
+(mi_lib.artifacts.protocol; 'protocol' builds all of them); or 'shapes_windows', the shapes
+bank's Hal over several windows (mi_lib.artifacts.shapes_windows). '--all' builds every artifact,
 the quick ones first. Each build resumes from --work-dir; before each one the command prints
 how long the shipped manifests say the rest took to build, scaled by the pace so far."""
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from mi_lib.artifacts.build import KINDS, kind_of
 from mi_lib.artifacts.manifest import ARTIFACT_DIR
 
-ORDER = ("toy", "budget", "protocol", "collapse", "hands", "shapes")  # --all: quick kinds first
+ORDER = ("toy", "budget", "protocol", "collapse", "hands", "shapes", "shapes_windows")  # --all: quick kinds first
 
 
 def recorded_seconds(name: str, art_dir: Path = ARTIFACT_DIR) -> float:

@@ -28,6 +28,7 @@ from mi_lib.artifacts import budget as BU
 from mi_lib.artifacts import collapse as C
 from mi_lib.artifacts import hands as H
 from mi_lib.artifacts import protocol as P
+from mi_lib.artifacts import shapes_windows as SW
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, file_entry, opening, write_json
 from mi_lib.artifacts.shapes import NAME, RECIPE, ShapesRecipe, from_uint8, sample_shapes, to_uint8, train_shapes
 from mi_lib.checkpoints import atomic_write, save_checkpoint
@@ -366,6 +367,9 @@ KINDS: dict[str, Kind] = {
                 build_toy(name, out_dir, progress, device)),
     "shapes": Kind((NAME,), lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
                    build_shapes(out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
+    "shapes_windows": Kind((SW.NAME,), lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
+                           SW.build_shapes_windows(out_dir, work_dir, Path(out_dir) if (Path(out_dir) / "shapes.json")
+                                                   .is_file() else None, device, jobs, progress)),
     "hands": Kind(H.NAMES, lambda name, out_dir, work_dir, device="cpu", jobs=1, progress=True:
                   build_hands(name, out_dir, work_dir, progress=progress, device=device, jobs=jobs)),
     "budget": Kind((BU.NAME,), lambda name, out_dir, work_dir, device="cpu", progress=True, **_:
