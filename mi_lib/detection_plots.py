@@ -160,3 +160,18 @@ def x0_hat_image_strips(x0_hat: torch.Tensor, times: list[int], picks: list[int]
                               color=COLORS["hal"] if labels[i] == "hallucinated" else "black")
     fig.suptitle("x0_hat during sampling; red frames: the Hal window", fontsize=10)
     return fig
+
+
+def window_aurocs(ax: plt.Axes, labels: list[str], aurocs: list[float], intervals: list[tuple[float, float]],
+                  chosen: int) -> None:
+    """AUROC of Hal by window, with bootstrap intervals; the chosen window in red."""
+    x = np.arange(len(labels))
+    lo = [a - i[0] for a, i in zip(aurocs, intervals, strict=True)]
+    hi = [i[1] - a for a, i in zip(aurocs, intervals, strict=True)]
+    colors = [COLORS["hal"] if k == chosen else COLORS["model"] for k in x]
+    ax.bar(x, aurocs, color=colors, alpha=0.8)
+    ax.errorbar(x, aurocs, yerr=[lo, hi], fmt="none", color="black", capsize=3, lw=1)
+    ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=0.8, label="chance")
+    ax.set_xticks(x, labels)
+    ax.set(xlabel="window (original t)", ylabel="AUROC", ylim=(0, 1))
+    ax.legend(loc="lower right", fontsize=8)

@@ -80,18 +80,3 @@ def confusion_table(confusion: FingerConfusion) -> None:
     rows = [[str(k)] + [f"{v:,}" for v in row] + [f"{acc:.1%}"]
             for k, row, acc in zip(N_CLASSES, confusion.counts, confusion.accuracy, strict=True)]
     show_table(["drawn \\ read", *READ_AS, "read correctly"], rows)
-
-
-def window_aurocs(ax: plt.Axes, labels: list[str], aurocs: list[float], intervals: list[tuple[float, float]],
-                  chosen: int) -> None:
-    """AUROC of Hal by window, with bootstrap intervals; the chosen window in red."""
-    x = np.arange(len(labels))
-    lo = [a - i[0] for a, i in zip(aurocs, intervals, strict=True)]
-    hi = [i[1] - a for a, i in zip(aurocs, intervals, strict=True)]
-    colors = [COLORS["hal"] if k == chosen else COLORS["model"] for k in x]
-    ax.bar(x, aurocs, color=colors, alpha=0.8)
-    ax.errorbar(x, aurocs, yerr=[lo, hi], fmt="none", color="black", capsize=3, lw=1)
-    ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=0.8, label="chance")
-    ax.set_xticks(x, labels)
-    ax.set(xlabel="window (original t)", ylabel="AUROC", ylim=(0, 1))
-    ax.legend(loc="lower right", fontsize=8)

@@ -99,3 +99,31 @@ def test_recipes_and_paper_recipes():
         C.CollapseRecipe("3d", generations=1, n_keep=1, n_draw=2, steps=1, anneal_steps=0, width=4)
     with pytest.raises(ValueError, match="scale must be one of"):
         C.collapse_runs("collapse_2d", scale="huge")
+
+
+def test_hal_after_the_fact_filters_with_the_finished_samples():
+    from mi_lib.hal import hal_after_the_fact
+    from mi_lib.learned import model_eps_fn
+    from mi_lib.runtime import derived_seed
+
+    rec = dataclasses.replace(_tiny("digits"), hal_after=3)
+    model = C.fresh_model(rec, 0)
+    x, hal = C._draw(rec, model, 7, seed=5, progress=False)
+    assert float(x.abs().max()) <= 1.0 and hal.shape == (7,) and bool(torch.isfinite(hal).all())
+    again = hal_after_the_fact(model_eps_fn(model), x, rec.schedule(), 3, 6, 3, seed=derived_seed(5, 1),
+                               chunk=rec.sample_chunk)
+    assert torch.equal(hal, again)
+    for bad in (1, 5, True):
+        with pytest.raises(ValueError, match="hal_after must be 0"):
+            dataclasses.replace(rec, hal_after=bad)
+
+
+def test_the_longer_runs_differ_from_the_shipped_ones_only_where_they_say():
+    base2d, base_digits = C.recipe("collapse_2d"), C.recipe("collapse_digits")
+    for seed in (0, 1):
+        rec = C.recipe(f"collapse_2d_g20_s{seed}")
+        assert rec == dataclasses.replace(base2d, generations=20, seed=seed, data_seed=seed, n_store=1_000)
+    for seed in (0, 1, 2):
+        rec = C.recipe(f"collapse_digits_after_s{seed}")
+        assert rec == dataclasses.replace(base_digits, generations=5, seed=seed, hal_after=6)
+        assert C.paper_recipe(f"collapse_digits_after_s{seed}").hal_after == 6

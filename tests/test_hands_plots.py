@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from mi_lib.detection_plots import window_aurocs  # noqa: E402
 from mi_lib.fingers import FINGER_CLASSES, counter_confusion, finger_rates  # noqa: E402
 from mi_lib.hands import hands_dataset, render_hands  # noqa: E402
 from mi_lib.hands_plots import (  # noqa: E402
@@ -18,7 +19,6 @@ from mi_lib.hands_plots import (  # noqa: E402
     hands_gallery,
     nearest_pairs,
     nearest_training,
-    window_aurocs,
 )
 
 

@@ -3,7 +3,7 @@
 NAME is any artifact of any kind (mi_lib.artifacts.build.KINDS): a toy recipe; 'shapes' (the
 Simple Shapes U-Net: hours on 2 CPU cores, minutes on a GPU; pass --device cuda there);
 'hands_gapped' or 'hands_continuous' (the hands U-Nets, likewise; 'hands' builds both); a
-recursive-training run ('collapse' builds both); 'budget_1d_three', the training-budget study
+recursive-training run ('collapse' builds all of them); 'budget_1d_three', the training-budget study
 (mi_lib.artifacts.budget); or a toy model at the paper's protocol with its large bank
 (mi_lib.artifacts.protocol; 'protocol' builds all of them); or 'shapes_windows', the shapes
 bank's Hal over several windows (mi_lib.artifacts.shapes_windows). '--all' builds every artifact,
