@@ -211,3 +211,14 @@ def test_time_left_scales_the_recorded_times_by_the_pace():
     half = time_left(["hands_gapped"], [("hands_continuous", recorded_seconds("hands_continuous") / 2)])
     assert float(full.split()[1]) == pytest.approx(hands / 3600, abs=0.05)
     assert float(half.split()[1]) == pytest.approx(hands / 7200, abs=0.05)
+
+
+def test_protocol_model_builds_at_paper_scale_and_checks_its_arguments(tmp_path, monkeypatch):
+    rec = tiny("protocol_1d_three")
+    monkeypatch.setitem(P.RECIPES, "protocol_1d_three", rec)
+    art = P.protocol_model("protocol_1d_three", "paper", progress=False, cache_dir=tmp_path)
+    assert art["recipe"] == rec and (tmp_path / "protocol_1d_three.json").is_file()
+    with pytest.raises(ValueError, match="scale must be one of"):
+        P.protocol_model("protocol_1d_three", "huge")
+    with pytest.raises(ValueError, match="name must be one of"):
+        P.protocol_model("nope")

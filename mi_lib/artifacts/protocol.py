@@ -24,7 +24,7 @@ from mi_lib.artifacts import ToyRecipe
 from mi_lib.artifacts.compact import compact_bank, histogram_edges
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, opening, verified_manifest, write_json
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
-from mi_lib.checks import check_positive_int
+from mi_lib.checks import check_choice, check_positive_int
 from mi_lib.hal import sample_chunks
 from mi_lib.learned import model_eps_fn
 from mi_lib.models import ToyMLP
@@ -187,3 +187,17 @@ def load_protocol(name: str, art_dir: str | Path | None = None, verify: bool = T
     model = rec.toy.model()
     model.load_state_dict({k: v.float() for k, v in state.pop("model").items()})
     return {**state, "model": model.eval(), "metrics": manifest["metrics"], "manifest": manifest, "recipe": rec}
+
+
+def protocol_model(name: str, scale: str = "quick", device: str = "cpu", progress: bool = True,
+                   cache_dir: str | Path | None = None) -> dict:
+    """load_protocol's artifact: the shipped one at quick scale; at paper scale built afresh
+    by build_protocol on `device` into cache_dir (default ~/.cache/mi_lib/protocol, resumable
+    there), which takes hours on a CPU and minutes on a GPU."""
+    check_choice("scale", scale, ("quick", "paper"))
+    check_choice("name", name, RECIPES)
+    if scale == "quick":
+        return load_protocol(name)
+    cache = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "mi_lib" / "protocol"
+    build_protocol(name, cache, cache / "work", device=device, progress=progress)
+    return load_protocol(name, cache)
