@@ -28,11 +28,12 @@ def density_1d(ax: plt.Axes, bank: dict, mixture: GaussianMixture, merge: int = 
     ax.stairs(dens, np.append(left, left[-1] + width), fill=True, color=COLORS["model"], alpha=0.6,
               label=f"{label}: {bank['metrics']['n']:,} draws")
     grid = torch.linspace(lo, hi, 4000, dtype=torch.float64)[:, None]
-    ax.plot(grid[:, 0], mixture.log_prob(grid).exp(), color="black", lw=0.8, label="true pdf")
+    pdf = mixture.log_prob(grid).exp()
+    ax.plot(grid[:, 0], pdf, color="black", lw=0.8, label="true pdf")
     floor = 1 / (bank["metrics"]["n"] * width)
-    ax.set(yscale="log", ylim=(floor / 3, None), xlim=(float(mixture.means.min()) - 0.5,
-                                                        float(mixture.means.max()) + 0.5),
-           xlabel="x", ylabel="density")
+    top = 5 * max(float(pdf.max()), float(dens.max()))
+    xlim = (float(mixture.means.min()) - 0.5, float(mixture.means.max()) + 0.5)
+    ax.set(yscale="log", ylim=(floor / 3, top), xlim=xlim, xlabel="x", ylabel="density")
     ax.axhline(floor, color=COLORS["grey"], lw=0.6, ls=":", label="one draw per bar")
     ax.legend(loc="upper right", fontsize=8)
 
@@ -77,7 +78,11 @@ def survival_figure(banks: dict[str, tuple[dict, GaussianMixture]], r_max: float
         ax.plot(r, gaussian_survival(r, dim), color=COLORS["grey"], ls="--", lw=0.8,
                 label=f"exact modes ({dim}D Gaussian)")
     ax.axvline(6, color="black", lw=0.8, label="6 sigma: the label")
-    ax.set(xscale="log", yscale="log", ylim=(1e-7, 1), xlabel="distance to the nearest mode r (sigmas)",
-           ylabel="share of draws beyond r", title="how far draws stray (dotted: the middle of a gap)")
+    ax.set(xscale="log", yscale="log", ylim=(1e-7, 1), xlim=(3, r_max),
+           xlabel="distance to the nearest mode r (sigmas)", ylabel="share of draws beyond r",
+           title="how far draws stray (dotted: the middle of a gap)")
+    ticks = [t for t in (3, 6, 10, 20, 40, 60) if t <= r_max]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=8, loc="lower left")
     return fig
