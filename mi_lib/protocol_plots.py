@@ -52,7 +52,7 @@ def density_2d(ax: plt.Axes, bank: dict, mixture: GaussianMixture, title: str = 
 
 
 def gaussian_survival(r: np.ndarray, dim: int) -> np.ndarray:
-    """P(|z| > r) for a standard normal vector z in `dim` dimensions (1 or 2): what a model that
+    """``P(|z| > r)`` for a standard normal vector z in `dim` dimensions (1 or 2): what a model that
     drew each mode exactly would put beyond r sigma."""
     if dim == 1:
         return np.array([math.erfc(v / math.sqrt(2)) for v in r])
