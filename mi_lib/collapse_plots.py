@@ -1,6 +1,6 @@
 """Figures and tables of the model-collapse chapter (paper Sec. 6, Fig. 8, 9 and 16): each
 generation's samples, the hallucinated share and mode coverage per filter, and the Frechet
-distance of the digits per generation."""
+distance of the digits per generation, and whether Hal still marks the less clear digits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from scipy.stats import spearmanr
 
+from mi_lib.digits import digit_confidence
 from mi_lib.mixtures import GaussianMixture
 from mi_lib.plotting import COLORS, scatter_2d
 from mi_lib.tables import show_table
@@ -97,3 +100,48 @@ def per_filter(values: dict[str, Sequence[object]], g: int, fmt: str = "{}") -> 
     """Generation g's value of each filter, 'none / random / Hal'."""
     return " / ".join(fmt.format(values[f][g]) for f in FILTERS)
 
+
+
+def fid_seed_curves(fid: dict[int, dict[str, np.ndarray]], floor: float) -> plt.Figure:
+    """fid[seed][filter]: the Frechet distance to the real digits per generation, one line per
+    seed and filter (a marker per seed), over the distance between two halves of the real
+    digits (dotted)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    markers = "os^Dv"
+    for i, (seed, by_filter) in enumerate(fid.items()):
+        for f, values in by_filter.items():
+            gens = np.arange(len(values))
+            ax.plot(gens, values, "-", marker=markers[i % len(markers)], color=COLOR[f], alpha=0.8, ms=4,
+                    label=f"{LABEL[f]}, seed {seed}")
+    ax.axhline(floor, color="black", ls=":", lw=1, label="two halves of the real digits")
+    ax.set(xlabel="generation", ylabel="Frechet distance to the real digits", xticks=gens,
+           title="digits, Hal after the fact: distance per generation and seed", ylim=(0, None))
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def hal_confidence_rho(run: dict) -> np.ndarray:
+    """Per generation of a digits run: the Spearman correlation between each stored digit's Hal
+    and its classifier confidence (digit_confidence with the run's classifier), over the stored
+    digits of every filter (generation 0's once: its model is shared). Negative when a higher
+    Hal marks a digit that reads less clearly, 0 when Hal says nothing of it."""
+    filters = list(run["samples"])
+    rho = []
+    for g in range(len(run["samples"][filters[0]])):
+        fs = filters[:1] if g == 0 else filters
+        x = torch.cat([run["samples"][f][g] for f in fs])
+        hal = torch.cat([run["hal"][f][g] for f in fs])
+        rho.append(spearmanr(hal.numpy(), digit_confidence(run["classifier"], x).numpy())[0])
+    return np.array(rho)
+
+
+def rho_curves(rho: dict[int, np.ndarray]) -> plt.Figure:
+    """rho[seed]: hal_confidence_rho per generation, one line per seed, around 0 (dotted)."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for seed, values in rho.items():
+        ax.plot(np.arange(len(values)), values, "o-", label=f"seed {seed}")
+    ax.axhline(0, color="black", ls=":", lw=1)
+    ax.set(xlabel="generation", ylabel="Spearman rho, Hal vs confidence", xticks=np.arange(len(values)),
+           title="does a higher Hal mark a less clear digit?")
+    ax.legend(fontsize=8)
+    return fig

@@ -152,6 +152,20 @@ def digits_features(net: DigitsNet, images: torch.Tensor, batch: int = 4_096) ->
     return torch.cat([net.features(images[i : i + batch]).double().cpu() for i in range(0, len(images), batch)])
 
 
+def digit_confidence(net: DigitsNet, images: torch.Tensor) -> torch.Tensor:
+    """net's largest class probability for each image, (N, 1, H, W) or flattened (N, H * W)
+    square images: near 1 for a digit that reads clearly as one class, lower for an ambiguous
+    or malformed one (a per-sample quality score where no digit is labelled hallucinated)."""
+    if images.ndim == 2:
+        side = int(round(images.shape[1] ** 0.5))
+        if side * side != images.shape[1]:
+            raise ValueError(f"flattened images must be square, got {images.shape[1]} pixels each")
+        images = images.reshape(-1, 1, side, side)
+    net.eval()
+    with torch.no_grad():
+        return net(images.float()).softmax(dim=1).max(dim=1).values
+
+
 def digits_metrics(net: DigitsNet, reference: torch.Tensor) -> MetricsFn:
     """A metrics_fn for digit images: 'fid' (frechet_distance between net's features of the
     samples and of the reference images, the real digits), 'classes_covered' and

@@ -22,6 +22,7 @@ from mi_lib.collapse_metrics import (
 )
 from mi_lib.digits import (
     DigitsNet,
+    digit_confidence,
     digits_features,
     digits_metrics,
     frechet_distance,
@@ -406,3 +407,8 @@ def test_digits_classifier_learns_and_its_features_feed_the_frechet_distance():
     assert real["fid"] < noise["fid"] and real["fid"] < ones["fid"]
     assert real["classes_covered"] == 10 and real["class_evenness"] > 0.95
     assert ones["classes_covered"] < 4 and ones["class_evenness"] < 0.5
+    conf = digit_confidence(net, images[test_idx].flatten(1))  # flattened, as the collapse runs store them
+    assert torch.equal(conf, digit_confidence(net, images[test_idx]))
+    assert conf.median() > 0.9 and digit_confidence(net, torch.zeros(4, 64)).max() < conf.median()
+    with pytest.raises(ValueError, match="must be square, got 63"):
+        digit_confidence(net, torch.zeros(2, 63))

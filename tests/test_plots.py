@@ -11,7 +11,17 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from mi_lib import mixture_preset  # noqa: E402
-from mi_lib.collapse_plots import digit_tiles, fid_curves, filter_curves, per_filter, scatter_row, series  # noqa: E402
+from mi_lib.collapse_plots import (  # noqa: E402
+    digit_tiles,
+    fid_curves,
+    fid_seed_curves,
+    filter_curves,
+    hal_confidence_rho,
+    per_filter,
+    rho_curves,
+    scatter_row,
+    series,
+)
 from mi_lib.detection import (  # noqa: E402
     auroc,
     auroc_interval,
@@ -113,4 +123,25 @@ def test_collapse_figures_read_the_runs():
     assert len(digit_tiles(digits).axes) == 2 * gens
     fig = fid_curves({"none": np.array([1.0, 2.0, 3.0])}, floor=0.5)
     assert fig.axes[0].lines[-1].get_ydata()[0] == 0.5
+    fig = fid_seed_curves({s: {"none": np.arange(3.0), "hal": np.arange(3.0) + s} for s in (0, 1)}, floor=0.5)
+    assert len(fig.axes[0].lines) == 5 and fig.axes[0].lines[3].get_ydata().tolist() == [1.0, 2.0, 3.0]
+    plt.close("all")
+
+
+def test_hal_confidence_rho_reads_each_generation_and_pools_the_filters():
+    from mi_lib.digits import DigitsNet, digit_confidence
+
+    net = DigitsNet()
+    torch.manual_seed(0)
+    x = {f: torch.rand(3, 20, 64) * 2 - 1 for f in ("none", "hal")}
+    conf = {f: torch.stack([digit_confidence(net, xg) for xg in x[f]]) for f in x}
+    # Hal falls with confidence in generations 0 and 1 and rises with it in generation 2.
+    hal = {f: torch.stack([-conf[f][0], -conf[f][1], conf[f][2]]) for f in x}
+    rho = hal_confidence_rho({"samples": x, "hal": hal, "classifier": net})
+    assert rho.tolist() == pytest.approx([-1.0, -1.0, 1.0])
+    # Generation 0 reads one filter only: a second filter's different digits leave it unchanged.
+    hal["hal"][0] = torch.rand(20)
+    assert hal_confidence_rho({"samples": x, "hal": hal, "classifier": net})[0] == pytest.approx(-1.0)
+    fig = rho_curves({0: rho, 1: -rho})
+    assert len(fig.axes[0].lines) == 3
     plt.close("all")
