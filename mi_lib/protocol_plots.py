@@ -31,7 +31,7 @@ def density_1d(ax: plt.Axes, bank: dict, mixture: GaussianMixture, merge: int = 
     pdf = mixture.log_prob(grid).exp()
     ax.plot(grid[:, 0], pdf, color="black", lw=0.8, label="true pdf")
     floor = 1 / (bank["metrics"]["n"] * width)
-    top = 5 * max(float(pdf.max()), float(dens.max()))
+    top = 100 * max(float(pdf.max()), float(dens.max()))  # headroom for the legend above the peaks
     xlim = (float(mixture.means.min()) - 0.5, float(mixture.means.max()) + 0.5)
     ax.set(yscale="log", ylim=(floor / 3, top), xlim=xlim, xlabel="x", ylabel="density")
     ax.axhline(floor, color=COLORS["grey"], lw=0.6, ls=":", label="one draw per bar")
