@@ -101,7 +101,6 @@ def per_filter(values: dict[str, Sequence[object]], g: int, fmt: str = "{}") -> 
     return " / ".join(fmt.format(values[f][g]) for f in FILTERS)
 
 
-
 def fid_seed_curves(fid: dict[int, dict[str, np.ndarray]], floor: float) -> plt.Figure:
     """fid[seed][filter]: the Frechet distance to the real digits per generation, one line per
     seed and filter (a marker per seed), over the distance between two halves of the real
