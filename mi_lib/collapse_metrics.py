@@ -82,6 +82,39 @@ def mixture_metrics(mixture: GaussianMixture, k: float = 6.0) -> MetricsFn:
     return metrics_fn
 
 
+def corner_modes(mixture: GaussianMixture) -> list[int]:
+    """The modes of a 2D grid at its corners: both coordinates at their extremes. Each has two
+    nearest neighbours, where a mode on an edge has three and an inner one four."""
+    if mixture.dim != 2:
+        raise ValueError(f"mixture must be 2D, got dim {mixture.dim}")
+    m = mixture.means
+    lo, hi = m.min(dim=0).values, m.max(dim=0).values
+    at_end = (m == lo) | (m == hi)
+    return [int(i) for i in torch.nonzero(at_end.all(dim=1)).flatten()]
+
+
+def mode_share(x: torch.Tensor, mixture: GaussianMixture, modes: Sequence[int], k: float = 6.0) -> float:
+    """The share of the in-support samples of x (within k sigma of a mode) that belong to `modes`
+    (nan when none is in support)."""
+    cov = mode_coverage(x, mixture, k)
+    return float(cov.shares[list(modes)].sum()) if cov.counted else math.nan
+
+
+def mode_median_hal(x: torch.Tensor, hal: torch.Tensor, mixture: GaussianMixture, k: float = 6.0) -> torch.Tensor:
+    """(n_modes,): the median Hal of each mode's in-support samples (within k sigma of it; nan
+    for a mode with none). x (N, d) and hal (N,) are one draw and its Hal."""
+    if hal.shape != (len(x),):
+        raise ValueError(f"hal must have shape ({len(x)},) to match x, got {tuple(hal.shape)}")
+    dist, idx = mixture.distance_to_nearest_mode(x)
+    inside = dist <= k * mixture.sigmas[idx]
+    out = torch.full((mixture.n_modes,), math.nan)
+    for m in range(mixture.n_modes):
+        sel = inside & (idx == m)
+        if sel.any():
+            out[m] = hal[sel].float().median()
+    return out
+
+
 #: The seven shape combinations Simple Shapes holds: each non-empty set of kinds, each once.
 COMBINATIONS: tuple[tuple[str, ...], ...] = tuple(
     tuple(kind for i, kind in enumerate(KINDS) if mask >> i & 1) for mask in range(1, 8)

@@ -1,6 +1,7 @@
 """Figures and tables of the model-collapse chapter (paper Sec. 6, Fig. 8, 9 and 16): each
-generation's samples, the hallucinated share and mode coverage per filter, and the Frechet
-distance of the digits per generation, and whether Hal still marks the less clear digits."""
+generation's samples, the hallucinated share and mode coverage per filter (over seeds, for the
+long runs, and which modes the Hal filter keeps), the Frechet distance of the digits per
+generation, and whether Hal still marks the less clear digits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from mi_lib.collapse_metrics import corner_modes, mode_median_hal, mode_share
 from mi_lib.digits import digit_confidence
 from mi_lib.mixtures import GaussianMixture
 from mi_lib.plotting import COLORS, scatter_2d
@@ -37,13 +39,20 @@ def show_budgets(runs: Sequence[tuple[str, object]]) -> None:
     )
 
 
-def scatter_row(axes: Sequence[plt.Axes], run: dict, f: str, mixture: GaussianMixture, title: bool = True) -> None:
-    """One scatter plot per generation of filter f's stored samples, hallucinated ones in red."""
-    for g, ax in enumerate(axes):
+def scatter_row(axes: Sequence[plt.Axes], run: dict, f: str, mixture: GaussianMixture, title: bool = True,
+                generations: Sequence[int] | None = None) -> None:
+    """One scatter plot per generation (all, or those in `generations`) of filter f's stored
+    samples, hallucinated ones in red."""
+    gens = range(len(axes)) if generations is None else generations
+    if len(gens) != len(axes):
+        raise ValueError(f"generations must name one generation per axis ({len(axes)}), got {list(gens)}")
+    edge = float(mixture.means.abs().max() + 6 * mixture.sigmas.max())
+    lim = (-edge, edge)  # every mode, with its 6 sigma
+    for g, ax in zip(gens, axes, strict=True):
         x = run["samples"][f][g]
         h = mixture.hallucinated(x)
         scatter_2d(ax, x, mixture, h, s=1.5)
-        ax.set(xlim=(-1.2, 1.2), ylim=(-1.2, 1.2), xticks=[], yticks=[])
+        ax.set(xlim=lim, ylim=lim, xticks=[], yticks=[])
         if title:
             ax.set_title(f"generation {g}: {float(h.double().mean()):.1%} hal.", fontsize=9)
 
@@ -143,4 +152,70 @@ def rho_curves(rho: dict[int, np.ndarray]) -> plt.Figure:
     ax.set(xlabel="generation", ylabel="Spearman rho, Hal vs confidence", xticks=np.arange(len(values)),
            title="does a higher Hal mark a less clear digit?")
     ax.legend(fontsize=8)
+    return fig
+
+
+def corner_series(run: dict, f: str, mixture: GaussianMixture) -> np.ndarray:
+    """Per generation: the share of filter f's stored in-support samples at the grid's corners."""
+    corners = corner_modes(mixture)
+    return np.array([mode_share(x, mixture, corners) for x in run["samples"][f]])
+
+
+def long_run_curves(runs: dict[int, dict], mixture: GaussianMixture) -> plt.Figure:
+    """runs[seed]: a long 2D run. Per filter (colour) and seed (marker), generation by generation:
+    the hallucinated share of the draw, the modes covered, and the share of the in-support
+    samples at the four corners (the data: 4 / 25, dotted)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    markers = "os^Dv"
+    for i, (seed, run) in enumerate(runs.items()):
+        gens = np.arange(run["recipe"].generations)
+        for f in FILTERS:
+            style = dict(marker=markers[i % len(markers)], color=COLOR[f], ms=3.5, alpha=0.85,
+                         ls="-" if i == 0 else "--", label=f"{LABEL[f]}, seed {seed}")
+            axes[0].plot(gens, 100 * series(run, f, "drawn_hallucinated"), **style)
+            axes[1].plot(gens, series(run, f, "drawn_modes_covered"), **style)
+            axes[2].plot(gens, corner_series(run, f, mixture), **style)
+    axes[2].axhline(len(corner_modes(mixture)) / mixture.n_modes, color="black", ls=":", lw=1, label="the data")
+    axes[0].set(ylabel="hallucinated (%)", title="hallucinated share of the draw", ylim=(0, 100))
+    axes[1].set(ylabel=f"modes covered (of {mixture.n_modes})", title="modes covered", ylim=(0, mixture.n_modes + 1))
+    axes[2].set(ylabel="share at the 4 corners", title="in-support samples at the corners", ylim=(0, 1.02))
+    for ax in axes:
+        ax.set_xlabel("generation")
+    axes[2].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _on_grid(values: torch.Tensor, mixture: GaussianMixture) -> np.ndarray:
+    """Per-mode values of a 2D grid mixture laid out as the grid (rows: y from top to bottom)."""
+    xs, ys = (torch.unique(mixture.means[:, j]) for j in (0, 1))
+    img = np.full((len(ys), len(xs)), np.nan)
+    for m, (x, y) in enumerate(mixture.means):
+        img[len(ys) - 1 - int((ys == y).nonzero()), int((xs == x).nonzero())] = float(values[m])
+    return img
+
+
+def mode_maps(runs: dict[int, dict], mixture: GaussianMixture, f: str = "hal") -> plt.Figure:
+    """One row per seed: generation 0's median Hal per mode (its in-support stored samples), and
+    the share of each mode among filter f's in-support samples at the last generation."""
+    fig, axes = plt.subplots(len(runs), 2, figsize=(8, 3.6 * len(runs)), squeeze=False)
+    for (seed, run), (ax_hal, ax_share) in zip(runs.items(), axes, strict=True):
+        hal = mode_median_hal(run["samples"][f][0], run["hal"][f][0], mixture)
+        last = run["samples"][f][-1]
+        dist, idx = mixture.distance_to_nearest_mode(last)
+        inside = dist <= 6 * mixture.sigmas[idx]
+        share = torch.bincount(idx[inside], minlength=mixture.n_modes) / max(int(inside.sum()), 1)
+        for ax, values, title, cmap, fmt in (
+            (ax_hal, 1e4 * hal, f"seed {seed}, generation 0: median Hal (1e-4)", "viridis", "{:.1f}"),
+            (ax_share, share, f"seed {seed}, generation {len(run['samples'][f]) - 1}, {LABEL[f]}: share",
+             "Greys", "{:.2f}"),
+        ):
+            img = _on_grid(values, mixture)
+            im = ax.imshow(img, cmap=cmap)
+            for (r, c), v in np.ndenumerate(img):
+                dark = im.norm(v) < 0.5 if cmap == "viridis" else im.norm(v) > 0.5
+                ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            ax.set(xticks=[], yticks=[], title=title)
+            fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
     return fig

@@ -1,6 +1,6 @@
 """Figures and tables of the paper-protocol banks (mi_lib.artifacts.protocol, read through
-mi_lib.banks): densities of a million draws, how far draws stray from their mode, and the
-detection table beside the paper's (Sec. 4-5)."""
+mi_lib.banks): densities of a million draws, how far draws stray from their mode, rates
+against a setting, and the detection table beside the paper's (Sec. 4-5)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from matplotlib.colors import LogNorm
 
 from mi_lib.banks import survival
+from mi_lib.metrics import Rate
 from mi_lib.mixtures import GaussianMixture
 from mi_lib.plotting import COLORS
 
@@ -86,3 +87,15 @@ def survival_figure(banks: dict[str, tuple[dict, GaussianMixture]], r_max: float
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=8, loc="lower left")
     return fig
+
+
+def rate_curves(ax: plt.Axes, rates: dict[str, dict[float, Rate]], xlabel: str, title: str = "") -> None:
+    """One line per labelled series: each setting's rate (rates[label][x]) with its 95% interval,
+    on log-log axes."""
+    for i, (label, by_x) in enumerate(rates.items()):
+        xs = sorted(by_x)
+        r = [by_x[x] for x in xs]
+        ax.errorbar(xs, [v.rate for v in r], yerr=[[v.rate - v.low for v in r], [v.high - v.rate for v in r]],
+                    marker="os^D"[i % 4], capsize=3, label=label)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="hallucination rate", title=title)
+    ax.legend(fontsize=8)

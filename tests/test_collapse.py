@@ -15,9 +15,12 @@ from mi_lib.collapse_metrics import (
     COMBINATIONS,
     class_coverage,
     combination_coverage,
+    corner_modes,
     coverage_from_counts,
     mixture_metrics,
     mode_coverage,
+    mode_median_hal,
+    mode_share,
     shapes_metrics,
 )
 from mi_lib.digits import (
@@ -245,6 +248,27 @@ def test_mode_coverage_counts_modes_and_their_evenness():
     assert m == pytest.approx({"hallucinated": 10 / 100, "modes_covered": 3, "mode_evenness": cov.evenness})
     every = mix.sample(2500, make_generator(1))
     assert mode_coverage(every, mix).covered == 25 and mode_coverage(every, mix).evenness > 0.999
+
+
+def test_corners_shares_and_median_hal_per_mode():
+    mix = mixture_preset("2d_grid")
+    assert corner_modes(mix) == [0, 4, 20, 24]
+    assert all(float(mix.means[m].abs().min()) == pytest.approx(1.414, abs=1e-3) for m in corner_modes(mix))
+    with pytest.raises(ValueError, match="must be 2D"):
+        corner_modes(mixture_preset("1d_three"))
+    g = make_generator(0)
+    on = {k: mix.means[k] + mix.sigmas[k] * torch.randn(n, 2, generator=g, dtype=torch.float64)
+          for k, n in ((0, 30), (24, 10), (12, 60))}
+    gap = ((mix.means[0] + mix.means[1]) / 2).expand(5, 2)
+    x = torch.cat([*on.values(), gap]).float()
+    assert mode_share(x, mix, corner_modes(mix)) == pytest.approx(40 / 100)  # the gap counts for no mode
+    assert math.isnan(mode_share(gap.float(), mix, [0]))
+    hal = torch.cat([torch.full((30,), 1.0), torch.arange(10.0), torch.full((60,), 3.0), torch.full((5,), 99.0)])
+    med = mode_median_hal(x, hal, mix)
+    assert med.shape == (25,) and med[[0, 12]].tolist() == [1.0, 3.0] and float(med[24]) == 4.0  # torch's lower median
+    assert int(torch.isnan(med).sum()) == 22  # modes without a sample; the gap's Hal goes nowhere
+    with pytest.raises(ValueError, match=r"hal must have shape \(105,\)"):
+        mode_median_hal(x, hal[:-1], mix)
 
 
 def test_coverage_from_counts_edges():

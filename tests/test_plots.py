@@ -12,11 +12,15 @@ import torch  # noqa: E402
 
 from mi_lib import mixture_preset  # noqa: E402
 from mi_lib.collapse_plots import (  # noqa: E402
+    FILTERS,
+    corner_series,
     digit_tiles,
     fid_curves,
     fid_seed_curves,
     filter_curves,
     hal_confidence_rho,
+    long_run_curves,
+    mode_maps,
     per_filter,
     rho_curves,
     scatter_row,
@@ -125,6 +129,44 @@ def test_collapse_figures_read_the_runs():
     assert fig.axes[0].lines[-1].get_ydata()[0] == 0.5
     fig = fid_seed_curves({s: {"none": np.arange(3.0), "hal": np.arange(3.0) + s} for s in (0, 1)}, floor=0.5)
     assert len(fig.axes[0].lines) == 5 and fig.axes[0].lines[3].get_ydata().tolist() == [1.0, 2.0, 3.0]
+    plt.close("all")
+
+
+def test_long_run_figures_read_seeds_generations_and_modes():
+    mix = mixture_preset("2d_grid")
+    gens = 3
+    corners = [0, 4, 20, 24]
+
+    def at(modes, n=40):
+        return torch.cat([mix.means[m].expand(n // len(modes), 2) for m in modes]).float()
+
+    def run(last_modes):
+        samples = {f: torch.stack([at(range(25), 100), at(range(25), 100), at(last_modes, 100)]) for f in FILTERS}
+        hal = {f: torch.rand(gens, 100, generator=torch.Generator().manual_seed(1)) for f in FILTERS}
+        metrics = {f: [{"drawn_hallucinated": 0.1 * g, "drawn_modes_covered": 25 - g} for g in range(gens)]
+                   for f in FILTERS}
+
+        class Rec:
+            generations = gens
+
+        return {"samples": samples, "hal": hal, "metrics": metrics, "recipe": Rec}
+
+    runs = {0: run(corners), 1: run([12])}
+    assert corner_series(runs[0], "hal", mix).tolist() == pytest.approx([0.16, 0.16, 1.0])
+    assert corner_series(runs[1], "hal", mix)[-1] == 0.0
+    fig = long_run_curves(runs, mix)
+    assert [len(ax.lines) for ax in fig.axes] == [6, 6, 7]  # 3 filters x 2 seeds, and the data's 4 / 25
+    assert fig.axes[2].lines[2].get_ydata().tolist() == pytest.approx([0.16, 0.16, 1.0])
+    fig = mode_maps(runs, mix)
+    images = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(images) == 4
+    assert images[1][0, 0] == pytest.approx(0.25) and images[3][2, 2] == 1.0  # top left is mode 4; the centre 12
+    fig, axes = plt.subplots(1, 2)
+    scatter_row(axes, runs[0], "hal", mix, generations=[0, 2])
+    assert axes[1].get_title() == "generation 2: 0.0% hal."
+    assert axes[1].get_xlim()[1] > float(mix.means.max())  # every mode in view
+    with pytest.raises(ValueError, match="one generation per axis"):
+        scatter_row(axes, runs[0], "hal", mix, generations=[0])
     plt.close("all")
 
 

@@ -180,6 +180,24 @@ def test_protocol_figures_draw(tmp_path):
     plt.close("all")
 
 
+def test_rate_curves_draw_each_series_in_order_of_its_setting():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mi_lib.banks import count_rate
+    from mi_lib.protocol_plots import rate_curves
+
+    fig, ax = plt.subplots()
+    rate_curves(ax, {"a": {100: count_rate(5, 1000), 25: count_rate(50, 1000)}, "b": {25: count_rate(1, 10)}}, "n")
+    line_a, line_b = (c.lines[0] for c in ax.containers)  # each errorbar's data line
+    assert line_a.get_xdata().tolist() == [25, 100] and line_a.get_ydata().tolist() == [0.05, 0.005]
+    assert line_b.get_ydata().tolist() == [0.1]
+    assert ax.get_yscale() == "log" and ax.get_legend() is not None
+    plt.close("all")
+
+
 def test_build_all_orders_every_kind_and_estimates_from_the_manifests(monkeypatch, capsys):
     from mi_lib.artifacts import __main__ as cli
 
