@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from matplotlib.colors import LogNorm
 
-from mi_lib.banks import survival
+from mi_lib.banks import bank_rate, survival
 from mi_lib.metrics import Rate
 from mi_lib.mixtures import GaussianMixture
 from mi_lib.plotting import COLORS
+from mi_lib.tables import show_table
 
 
 def density_1d(ax: plt.Axes, bank: dict, mixture: GaussianMixture, merge: int = 10, label: str = "model") -> None:
@@ -98,4 +99,28 @@ def rate_curves(ax: plt.Axes, rates: dict[str, dict[float, Rate]], xlabel: str, 
         ax.errorbar(xs, [v.rate for v in r], yerr=[[v.rate - v.low for v in r], [v.high - v.rate for v in r]],
                     marker="os^D"[i % 4], capsize=3, label=label)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="hallucination rate", title=title)
+    ticks = sorted({x for by_x in rates.values() for x in by_x})
+    ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=8)
+
+
+def series_table(series: dict[str, dict[float, dict]], mixture: GaussianMixture, setting: str = "setting",
+                 window: str = "0-14") -> dict[str, dict[float, Rate]]:
+    """Shows one row per bank of each labelled series (series[label][x] is a protocol bank, x
+    its value of the setting named `setting`): its training steps and epochs, its rate beyond
+    6 sigma, and Hal's AUROC and kept share over `window`. Returns the rates, rates[label][x]."""
+    for label, banks in series.items():
+        for x, bank in banks.items():
+            if window not in bank["metrics"]["windows"]:
+                raise ValueError(f"window must be one the bank {label!r} {x:g} recorded, "
+                                 f"{sorted(bank['metrics']['windows'])}; got {window!r}")
+    rates, rows = {}, []
+    for label, banks in series.items():
+        rates[label] = {x: bank_rate(bank, mixture) for x, bank in banks.items()}
+        for x, bank in banks.items():
+            toy, w = bank["recipe"].toy, bank["metrics"]["windows"][window]
+            rows.append([label, f"{x:g}", f"{toy.steps:,}", f"{toy.epochs:,.0f}", rates[label][x].format(4),
+                         f"{w['auroc']:.3f}", f"{w['kept']:.1%}"])
+    show_table(["series", setting, "steps", "epochs", "beyond 6 sigma", "Hal AUROC", "kept, 95% removed"], rows)
+    return rates

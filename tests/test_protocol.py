@@ -170,6 +170,14 @@ def test_protocol_figures_draw(tmp_path):
         rec = tiny(name)
         P.build_protocol(name, tmp_path, tmp_path / "work", rec, progress=False)
         banks[name] = (P.load_protocol(name, tmp_path), rec.toy.mixture())
+    from mi_lib.banks import bank_rate
+    from mi_lib.protocol_plots import series_table
+
+    bank, mix = banks["protocol_1d_three"]
+    rates = series_table({"a": {25: bank}, "b": {50: bank, 100: bank}}, mix, "data (k)", window="0-4")
+    assert list(rates) == ["a", "b"] and list(rates["b"]) == [50, 100] and rates["a"][25] == bank_rate(bank, mix)
+    with pytest.raises(ValueError, match="window must be one the bank 'a' 1 recorded"):
+        series_table({"a": {1: bank}}, mix, window="0-14")
     fig, (a, b) = plt.subplots(1, 2)
     density_1d(a, *banks["protocol_1d_three"])
     density_2d(b, *banks["protocol_2d_grid"])
@@ -195,6 +203,7 @@ def test_rate_curves_draw_each_series_in_order_of_its_setting():
     assert line_a.get_xdata().tolist() == [25, 100] and line_a.get_ydata().tolist() == [0.05, 0.005]
     assert line_b.get_ydata().tolist() == [0.1]
     assert ax.get_yscale() == "log" and ax.get_legend() is not None
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["25", "100"]  # the settings, as given
     plt.close("all")
 
 

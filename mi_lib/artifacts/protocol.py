@@ -93,6 +93,10 @@ RECIPES: dict[str, ProtocolRecipe] = {
     # data), and at its 5,000 steps; 50,000 points is the main model in both series.
     **{f"protocol_1d_three_n{n // 1000}k_epochs": _rate("1d_three", n // 10, n_data=n) for n in _SIZES},
     **{f"protocol_1d_three_n{n // 1000}k_steps": _rate("1d_three", 5_000, n_data=n) for n in _SIZES},
+    # The main model's recipe with other seeds (data set, initialization, batches): how far the
+    # rate moves from one run to the next, which the data-size series is read against.
+    **{f"protocol_1d_three_seed{s}": ProtocolRecipe(_toy("1d_three", 5_000, 200_000, seed=s, data_seed=s),
+                                                    windows=((0, 14),), n_subsample=10_000) for s in (1, 2)},
 }
 NAMES = tuple(RECIPES)
 
