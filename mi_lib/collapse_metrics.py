@@ -57,14 +57,19 @@ def coverage_from_counts(counts: torch.Tensor | np.ndarray | Sequence[int], min_
     return Coverage(covered, total, min(1.0, max(0.0, evenness)), shares, int(n))
 
 
+def _nearest_mode_inside(x: torch.Tensor, mixture: GaussianMixture, k: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) each sample's nearest mode, and (N,) whether it lies within k sigma of it."""
+    check_positive("k", k)
+    dist, idx = mixture.distance_to_nearest_mode(x)
+    return idx, dist <= k * mixture.sigmas[idx]
+
+
 def mode_coverage(
     x: torch.Tensor, mixture: GaussianMixture, k: float = 6.0, min_share: float | None = None
 ) -> Coverage:
     """Coverage of a mixture's modes: each sample within k sigma of its nearest mode counts for
     that mode (hallucinations count for none; paper Sec. 4.1, k = 6)."""
-    check_positive("k", k)
-    dist, idx = mixture.distance_to_nearest_mode(x)
-    inside = dist <= k * mixture.sigmas[idx]
+    idx, inside = _nearest_mode_inside(x, mixture, k)
     return coverage_from_counts(torch.bincount(idx[inside], minlength=mixture.n_modes), min_share)
 
 
@@ -105,8 +110,7 @@ def mode_median_hal(x: torch.Tensor, hal: torch.Tensor, mixture: GaussianMixture
     for a mode with none). x (N, d) and hal (N,) are one draw and its Hal."""
     if hal.shape != (len(x),):
         raise ValueError(f"hal must have shape ({len(x)},) to match x, got {tuple(hal.shape)}")
-    dist, idx = mixture.distance_to_nearest_mode(x)
-    inside = dist <= k * mixture.sigmas[idx]
+    idx, inside = _nearest_mode_inside(x, mixture, k)
     out = torch.full((mixture.n_modes,), math.nan)
     for m in range(mixture.n_modes):
         sel = inside & (idx == m)

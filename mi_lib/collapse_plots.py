@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from mi_lib.collapse_metrics import corner_modes, mode_median_hal, mode_share
+from mi_lib.collapse_metrics import corner_modes, mode_coverage, mode_median_hal, mode_share
 from mi_lib.digits import digit_confidence
 from mi_lib.mixtures import GaussianMixture
 from mi_lib.plotting import COLORS, scatter_2d
@@ -201,10 +201,7 @@ def mode_maps(runs: dict[int, dict], mixture: GaussianMixture, f: str = "hal") -
     fig, axes = plt.subplots(len(runs), 2, figsize=(8, 3.6 * len(runs)), squeeze=False)
     for (seed, run), (ax_hal, ax_share) in zip(runs.items(), axes, strict=True):
         hal = mode_median_hal(run["samples"][f][0], run["hal"][f][0], mixture)
-        last = run["samples"][f][-1]
-        dist, idx = mixture.distance_to_nearest_mode(last)
-        inside = dist <= 6 * mixture.sigmas[idx]
-        share = torch.bincount(idx[inside], minlength=mixture.n_modes) / max(int(inside.sum()), 1)
+        share = mode_coverage(run["samples"][f][-1], mixture).shares
         for ax, values, title, cmap, fmt in (
             (ax_hal, 1e4 * hal, f"seed {seed}, generation 0: median Hal (1e-4)", "viridis", "{:.1f}"),
             (ax_share, share, f"seed {seed}, generation {len(run['samples'][f]) - 1}, {LABEL[f]}: share",
