@@ -38,6 +38,14 @@ def test_study_builds_resumes_and_loads_back(tmp_path, monkeypatch):
     monkeypatch.setattr(BU, "sample_with_window_hals", lambda *a, **k: pytest.fail("sampled again"))
     again = BU.build_budget(BU.NAME, tmp_path, tmp_path / "work", TINY, progress=False)
     assert again["metrics"] == manifest["metrics"]
+    # The build's time is its recorded work, carried over invocations, not the last invocation's.
+    built, rebuilt = manifest["built_with"], again["built_with"]
+    assert built["train_seconds"] >= 0 and built["sample_seconds"] >= 0  # rounded to 0.1 s
+    assert (rebuilt["train_seconds"], rebuilt["sample_seconds"]) == (built["train_seconds"], built["sample_seconds"])
+    log = tmp_path / "work" / BU.NAME / "losses.pt"  # a log from before training times were kept
+    torch.save({"losses": torch.load(log, weights_only=True)["losses"]}, log)
+    assert BU.build_budget(BU.NAME, tmp_path, tmp_path / "work", TINY, progress=False)["built_with"][
+        "train_seconds"] is None
     with pytest.raises(ValueError, match="holds a study of another recipe"):
         BU.build_budget(BU.NAME, tmp_path, tmp_path / "work", dataclasses.replace(TINY, lr=2e-3), progress=False)
 

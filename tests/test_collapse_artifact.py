@@ -69,6 +69,15 @@ def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch, data):
     # a second build resumes every generation from the work folder: the same file
     again = B.build_collapse("tiny", tmp_path, work, progress=False)
     assert again["sha256"] == first["sha256"] and again["metrics"]["first_losses"] == first["metrics"]["first_losses"]
+    # The build's time is the work it records, carried over invocations: with every generation
+    # recorded as taking 1,000 s, a build that resumes them all took at least that long.
+    for path in work.glob("tiny/*/*.pt"):
+        state = torch.load(path, weights_only=True)
+        if "seconds" in state:
+            torch.save({**state, "seconds": 1000.0}, path)
+    resumed = B.build_collapse("tiny", tmp_path, work, progress=False)
+    assert 1000 * len(rec.filters) * rec.generations <= resumed["built_with"]["seconds"] < 1000 * (
+        len(rec.filters) * rec.generations + 1)
     # without a work folder (what a chapter runs live) the numbers are the same
     live = C.collapse_runs("tiny", retrain=True, progress=False)
     assert live["metrics"] == art["metrics"]

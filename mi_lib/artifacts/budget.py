@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -77,13 +78,16 @@ class BudgetRecipe:
 RECIPE = BudgetRecipe()
 
 
-def train_snapshots(rec: BudgetRecipe, work_dir: Path, device: str = "cpu", progress: bool = True) -> list[float]:
+def train_snapshots(rec: BudgetRecipe, work_dir: Path, device: str = "cpu",
+                    progress: bool = True) -> tuple[list[float], float]:
     """Train to the last budget (resuming from work_dir/train.pt), saving the weights after
-    each budget to work_dir/snapshot_STEPS.pt; returns the loss of every step (also resumed)."""
-    toy = rec.toy()
+    each budget to work_dir/snapshot_STEPS.pt. Returns the loss of every step (also resumed)
+    and the training seconds of this and earlier invocations (NaN where a log kept none)."""
+    toy, start = rec.toy(), time.time()
     model = toy.model().to(device)
     log_file = work_dir / "losses.pt"
-    losses = load_checkpoint(log_file)["losses"].tolist() if log_file.is_file() else []
+    log = load_checkpoint(log_file) if log_file.is_file() else {"losses": torch.zeros(0), "seconds": 0.0}
+    losses, earlier = log["losses"].tolist(), float(log.get("seconds", math.nan))
     budgets = set(rec.budgets)
     for step in train(model, toy.data(), toy.schedule(), steps=toy.steps, batch_size=rec.batch_size, lr=rec.lr,
                       seed=rec.seed, checkpoint=work_dir / "train.pt", save_every=250, progress=progress):
@@ -91,8 +95,9 @@ def train_snapshots(rec: BudgetRecipe, work_dir: Path, device: str = "cpu", prog
         if step.step in budgets:
             save_checkpoint(work_dir / f"snapshot_{step.step}.pt", {k: v.cpu() for k, v in model.state_dict().items()})
         if step.step % 250 == 0 or step.step == toy.steps:
-            save_checkpoint(log_file, {"losses": torch.tensor(losses)})
-    return losses
+            save_checkpoint(log_file, {"losses": torch.tensor(losses), "seconds": earlier + time.time() - start})
+    final = load_checkpoint(log_file)
+    return final["losses"].tolist(), float(final.get("seconds", math.nan))
 
 
 def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool = True) -> dict:
@@ -123,8 +128,7 @@ def build_budget(name: str, out_dir: str | Path, work_dir: str | Path, rec: Budg
     if stamp.is_file() and json.loads(stamp.read_text()) != wanted:
         raise ValueError(f"work_dir {str(work_dir)!r} holds a study of another recipe; pass a fresh work_dir")
     stamp.write_text(json.dumps(wanted))
-    start = time.time()
-    losses = train_snapshots(rec, work_dir, device, progress)
+    losses, train_secs = train_snapshots(rec, work_dir, device, progress)
     results = {}
     for b in rec.budgets:
         done = work_dir / f"eval_{b}.pt"
@@ -143,7 +147,9 @@ def build_budget(name: str, out_dir: str | Path, work_dir: str | Path, rec: Budg
                 "metrics": {str(b): r["metrics"] | {"eval_seconds": round(float(r["seconds"]), 1)}
                             for b, r in results.items()},
                 "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": device,
-                               "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)}}
+                               "threads": torch.get_num_threads(),
+                               "train_seconds": round(train_secs, 1) if math.isfinite(train_secs) else None,
+                               "sample_seconds": round(sum(float(r["seconds"]) for r in results.values()), 1)}}
     write_json(out_dir / f"{name}.json", manifest)
     return manifest
 

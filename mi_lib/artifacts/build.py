@@ -354,8 +354,10 @@ def build_collapse(name: str, out_dir: str | Path, work_dir: str | Path, rec: C.
             "generations": {f: r["metrics"] for f, r in result["runs"].items()},
             "seconds": {f: r["seconds"] for f, r in result["runs"].items()},
         },
+        # this invocation's seconds plus those recorded by the invocations whose generations it resumed
         "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                       "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)},
+                       "threads": torch.get_num_threads(),
+                       "seconds": round(time.time() - start + result["resumed_seconds"], 1)},
     }
     write_json(out_dir / f"{name}.json", manifest)
     return manifest

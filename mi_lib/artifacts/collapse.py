@@ -304,15 +304,17 @@ def run_all(rec: CollapseRecipe, work_dir: str | Path | None = None, device: tor
             progress: bool = True) -> dict:
     """Every filter's run: {"runs": {filter: {"metrics": [...], "seconds": [...], "samples":
     (G, n_store, dim), "hal": (G, n_store)}}, "first_losses", "classifier" (digits: its
-    state dict)}. What build writes and what a chapter at paper scale computes live."""
+    state dict), "resumed_seconds" (the recorded seconds of the generations loaded from
+    work_dir)}. What build writes and what a chapter at paper scale computes live."""
     net = classifier(rec, progress) if rec.data == "digits" else None
     train_fn = _Gen0Cache(rec, None if work_dir is None else Path(work_dir) / "generation0.pt", progress)
-    runs = {}
+    runs, resumed_seconds = {}, 0.0
     for f in rec.filters:
         metrics, seconds, samples, hals = [], [], [], []
         for g in run(rec, f, work_dir, net, device, progress, train_fn):
             metrics.append(g.metrics)
             seconds.append(round(g.seconds, 1))
+            resumed_seconds += g.seconds if g.resumed else 0.0
             x, hal = store_draw(rec, g.model, g.generation)
             samples.append(x)
             hals.append(hal)
@@ -320,7 +322,7 @@ def run_all(rec: CollapseRecipe, work_dir: str | Path | None = None, device: tor
     if train_fn.first_losses is None:  # every generation 0 was resumed from the filters' work folders
         train_fn.first_losses = first_losses(rec)
     return {"runs": runs, "first_losses": train_fn.first_losses,
-            "classifier": None if net is None else net.state_dict()}
+            "classifier": None if net is None else net.state_dict(), "resumed_seconds": resumed_seconds}
 
 
 def _recipe_from(d: dict) -> CollapseRecipe:
