@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import torch
 
@@ -44,3 +46,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise ValueError(f"path must be an existing checkpoint file, got {str(path)!r}")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def logged_losses(steps: Iterable[Any], log_file: str | Path, total: int, every: int = 250) -> Iterator[Any]:
+    """Yields each step of a training loop (each with .step, counted from 1, and .loss) and keeps
+    in log_file {"losses": the loss of every step so far, "seconds": the training seconds of this
+    and earlier invocations}, saved every `every` steps and at step `total`, so a resumed run
+    carries both. An earlier log without "seconds" leaves them NaN: unknown, not zero."""
+    log_file, start = Path(log_file), time.time()
+    log = load_checkpoint(log_file) if log_file.is_file() else {"losses": torch.zeros(0), "seconds": 0.0}
+    losses, earlier = log["losses"].tolist(), float(log.get("seconds", math.nan))
+    for step in steps:
+        losses = losses[: step.step - 1] + [step.loss]
+        yield step
+        if step.step % every == 0 or step.step == total:
+            save_checkpoint(log_file, {"losses": torch.tensor(losses), "seconds": earlier + time.time() - start})
+
+
+def read_losses(log_file: str | Path) -> tuple[list[float], float]:
+    """The losses and training seconds that logged_losses kept in log_file (seconds NaN if unknown)."""
+    log = load_checkpoint(log_file)
+    return log["losses"].tolist(), float(log.get("seconds", math.nan))

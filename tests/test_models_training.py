@@ -163,3 +163,22 @@ def test_mean_last():
 def test_training_rejects_bad_data_up_front(x0, match):
     with pytest.raises(ValueError, match=match):
         next(train(ToyMLP(dim=1, width=8), x0, linear_schedule(10), steps=2, batch_size=10, progress=False))
+
+
+def test_logged_losses_keep_every_loss_and_the_seconds_across_invocations(tmp_path):
+    import math
+    from types import SimpleNamespace
+
+    from mi_lib.checkpoints import logged_losses, read_losses
+
+    log = tmp_path / "losses.pt"
+    steps = [SimpleNamespace(step=i, loss=float(i)) for i in range(1, 8)]
+    assert [s.step for s in logged_losses(steps[:5], log, total=7, every=2)] == [1, 2, 3, 4, 5]
+    assert read_losses(log)[0] == [1.0, 2.0, 3.0, 4.0]  # saved at step 4; step 5 was lost
+    torch.save({"losses": torch.tensor([1.0, 2.0, 3.0, 4.0]), "seconds": 100.0}, log)
+    list(logged_losses(steps[4:], log, total=7, every=2))  # resumed from step 5
+    losses, seconds = read_losses(log)
+    assert losses == [float(i) for i in range(1, 8)] and seconds >= 100.0
+    torch.save({"losses": torch.tensor(losses)}, log)  # a log from before seconds were kept
+    list(logged_losses(steps[-1:], log, total=7))
+    assert math.isnan(read_losses(log)[1])

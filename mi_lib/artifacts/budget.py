@@ -27,7 +27,7 @@ import torch
 from mi_lib.artifacts import ToyRecipe
 from mi_lib.artifacts.compact import compact_bank, histogram_edges
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, opening, verified_manifest, write_json
-from mi_lib.checkpoints import load_checkpoint, save_checkpoint
+from mi_lib.checkpoints import load_checkpoint, logged_losses, read_losses, save_checkpoint
 from mi_lib.checks import check_positive_int
 from mi_lib.detection import sample_with_window_hals
 from mi_lib.learned import model_eps_fn
@@ -83,21 +83,15 @@ def train_snapshots(rec: BudgetRecipe, work_dir: Path, device: str = "cpu",
     """Train to the last budget (resuming from work_dir/train.pt), saving the weights after
     each budget to work_dir/snapshot_STEPS.pt. Returns the loss of every step (also resumed)
     and the training seconds of this and earlier invocations (NaN where a log kept none)."""
-    toy, start = rec.toy(), time.time()
+    toy = rec.toy()
     model = toy.model().to(device)
-    log_file = work_dir / "losses.pt"
-    log = load_checkpoint(log_file) if log_file.is_file() else {"losses": torch.zeros(0), "seconds": 0.0}
-    losses, earlier = log["losses"].tolist(), float(log.get("seconds", math.nan))
-    budgets = set(rec.budgets)
-    for step in train(model, toy.data(), toy.schedule(), steps=toy.steps, batch_size=rec.batch_size, lr=rec.lr,
-                      seed=rec.seed, checkpoint=work_dir / "train.pt", save_every=250, progress=progress):
-        losses = losses[: step.step - 1] + [step.loss]
+    log_file, budgets = work_dir / "losses.pt", set(rec.budgets)
+    steps = train(model, toy.data(), toy.schedule(), steps=toy.steps, batch_size=rec.batch_size, lr=rec.lr,
+                  seed=rec.seed, checkpoint=work_dir / "train.pt", save_every=250, progress=progress)
+    for step in logged_losses(steps, log_file, toy.steps):
         if step.step in budgets:
             save_checkpoint(work_dir / f"snapshot_{step.step}.pt", {k: v.cpu() for k, v in model.state_dict().items()})
-        if step.step % 250 == 0 or step.step == toy.steps:
-            save_checkpoint(log_file, {"losses": torch.tensor(losses), "seconds": earlier + time.time() - start})
-    final = load_checkpoint(log_file)
-    return final["losses"].tolist(), float(final.get("seconds", math.nan))
+    return read_losses(log_file)
 
 
 def evaluate(rec: BudgetRecipe, state: dict, device: str = "cpu", progress: bool = True) -> dict:

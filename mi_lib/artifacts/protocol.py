@@ -23,7 +23,7 @@ import torch
 from mi_lib.artifacts import ToyRecipe
 from mi_lib.artifacts.compact import compact_bank, histogram_edges
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, opening, verified_manifest, write_json
-from mi_lib.checkpoints import load_checkpoint, save_checkpoint
+from mi_lib.checkpoints import load_checkpoint, logged_losses, read_losses, save_checkpoint
 from mi_lib.checks import check_choice, check_positive_int
 from mi_lib.hal import sample_chunks
 from mi_lib.learned import model_eps_fn
@@ -118,18 +118,15 @@ def train_protocol(rec: ProtocolRecipe, work_dir: Path, device: str = "cpu",
                    progress: bool = True) -> tuple[ToyMLP, list[float], float]:
     """The trained network (resumed from work_dir/train.pt), the loss of every step, and the
     training seconds of this and earlier invocations."""
-    toy, start = rec.toy, time.time()
+    toy = rec.toy
     model = toy.model().to(device)
     log_file = work_dir / "losses.pt"
-    log = load_checkpoint(log_file) if log_file.is_file() else {"losses": torch.zeros(0), "seconds": 0.0}
-    losses, earlier = log["losses"].tolist(), float(log["seconds"])
-    for step in train(model, toy.data(), toy.schedule(), steps=toy.steps, batch_size=toy.batch_size, lr=toy.lr,
-                      seed=toy.seed, checkpoint=work_dir / "train.pt", save_every=250, progress=progress):
-        losses = losses[: step.step - 1] + [step.loss]
-        if step.step % 250 == 0 or step.step == toy.steps:
-            save_checkpoint(log_file, {"losses": torch.tensor(losses), "seconds": earlier + time.time() - start})
-    final = load_checkpoint(log_file)
-    return model.cpu().eval(), final["losses"].tolist(), float(final["seconds"])
+    steps = train(model, toy.data(), toy.schedule(), steps=toy.steps, batch_size=toy.batch_size, lr=toy.lr,
+                  seed=toy.seed, checkpoint=work_dir / "train.pt", save_every=250, progress=progress)
+    for _ in logged_losses(steps, log_file, toy.steps):
+        pass
+    losses, seconds = read_losses(log_file)
+    return model.cpu().eval(), losses, seconds
 
 
 def draw_bank(rec: ProtocolRecipe, model: ToyMLP, work_dir: Path, device: str = "cpu",
