@@ -31,7 +31,7 @@ test: $(STAMP)
 	cp -r _config.yml _toc.yml book $(EXECUTED)/
 	# Two workers on two cores: one thread each, or their OpenMP threads spin against each
 	# other (a chapter once took 10x longer that way).
-	$(RUN_ENV) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=8 tests $(EXECUTED)/book --nbmake --overwrite
+	$(RUN_ENV) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=8 tests $(EXECUTED)/book --nbmake --overwrite
 
 ## The strict book build from the chapters that `make test` executed.
 book-executed: $(STAMP)

@@ -124,16 +124,24 @@ def main(argv: list[str] | None = None) -> None:
     grade.add_argument("--out", type=Path, required=True, help="the CSV to write (one row per student)")
     grade.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook (default 600)")
     grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1; one per core)")
+    grade.add_argument("--book", type=Path, default=None,
+                       help="the book's chapters, with solutions, that the grader's inputs come from (default: book/)")
+    grade.add_argument("--regrade", action="store_true", help="grade every student again, not only those without "
+                       "results in OUT.parts or whose files changed")
+    grade.add_argument("--memory-gb", type=float, default=8.0, help="address space per sandboxed process (default 8)")
     args = parser.parse_args(argv)
     if args.command == "student":
         for path in write_student_versions(args.chapters, args.out):
             print(f"wrote {path}")
-    else:
-        from mi_lib.grading import grade_folder, write_csv
+        return
+    from mi_lib.grading import grade_folder
 
-        rows = grade_folder(args.submissions, timeout=args.timeout, jobs=args.jobs, log=print)
-        write_csv(rows, args.out)
-        print(f"wrote {args.out}: {len(rows)} students")
+    try:
+        rows = grade_folder(args.submissions, args.out, timeout=args.timeout, jobs=args.jobs, book=args.book,
+                            regrade=args.regrade, memory_gb=args.memory_gb, log=lambda line: print(line, flush=True))
+    except (ValueError, RuntimeError) as exc:
+        sys.exit(f"python -m mi_lib.teaching grade: error: {exc}")
+    print(f"wrote {args.out}: {len(rows)} students (their records: {args.out}.parts)")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""The exercises as a student meets them, and grading.
+"""The exercises as a student meets them, and as the grader checks them.
 
 Each chapter's student version runs once, cell by cell, in one kernel. At each exercise three
 answers go into the answer cell in turn, each followed by the check cell: the blank answer
 (the check must fail and say what to define), a gamed answer (a constant or a shortcut; the
 check must fail on the value), and the book's solution (the check must pass, which leaves the
-kernel in the solved state for the chapter's later cells).
+kernel in the solved state for the chapter's later cells). The gamed answer and the solution
+also leave the kernel as the grader takes them (mi_lib.answers), with the exercise's inputs,
+and must fail and pass the same way in this process (mi_lib.exercises.verdict).
 """
 
-import csv
 import json
 import math
 import re
@@ -19,10 +20,12 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from grading_attacks import solutions
+from nbclient import NotebookClient
 
 from mi_lib import linear_schedule
-from mi_lib.exercises import CHAPTERS, EXERCISES, ExerciseFailed, check, labels
-from mi_lib.grading import check_source, client_for, grade_folder, grade_notebook, run_cell
+from mi_lib.answers import read_answers
+from mi_lib.exercises import CHAPTERS, EXERCISES, ExerciseFailed, check, labels, verdict
 from mi_lib.teaching import exercise_of, main, student_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,22 +59,42 @@ GAMED = {
 }
 
 
+def check_source(label: str) -> str:
+    """The source of the check cell of exercise `label`, as every chapter has it."""
+    return ("# Check: run this cell after your answer.\nfrom mi_lib.exercises import check\n\n"
+            f'check("{label}", globals())')
+
+
+def client_for(nb: nbformat.NotebookNode, folder: Path, timeout: float) -> NotebookClient:
+    """An nbclient client that runs `nb` in `folder`, lets cells raise, and times each cell out."""
+    return NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                          resources={"metadata": {"path": str(folder)}})
+
+
+def run_cell(client: NotebookClient, cell: nbformat.NotebookNode, index: int) -> str | None:
+    """Execute `cell` in the client's kernel: "ErrorName: first line" if it raised, else None."""
+    client.execute_cell(cell, index)
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            first = (out.get("evalue") or "").strip().splitlines()
+            return f"{out.get('ename')}: {first[0] if first else ''}".rstrip(": ")
+    return None
+
+
+def graded_outside(client: NotebookClient, label: str, index: int, folder: Path) -> str | None:
+    """Export the kernel's answers to `label` and its inputs, as a grader would read them, and
+    check them here: None if they pass, else the message."""
+    ex = EXERCISES[label]
+    export = (f"from mi_lib.answers import export_answers\nimport torch as _t\n"
+              f"export_answers({label!r}, {list(ex.answers)!r}, globals(), {str(folder)!r})\n"
+              f"_t.save({{n: globals()[n] for n in {ex.inputs!r}}}, {str(folder / 'inputs.pt')!r})")
+    assert run_cell(client, nbformat.v4.new_code_cell(export), index) is None
+    inputs = torch.load(folder / "inputs.pt", weights_only=False)
+    return verdict(label, read_answers(folder, label), inputs)
+
+
 def _src(cell) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def solutions(nb: dict) -> dict[str, str]:
-    """label -> the code of its worked solution (its code cells, joined)."""
-    out, label = {}, None
-    for cell in nb["cells"]:
-        s = _src(cell)
-        if m := re.match(r"```\{solution-start\} (\S+)", s):
-            label, out[m.group(1)] = m.group(1), ""
-        elif s.startswith("```{solution-end}"):
-            label = None
-        elif label and cell["cell_type"] == "code" and "check" not in cell["metadata"].get("tags", []):
-            out[label] += s + "\n\n"
-    return out
 
 
 def test_every_exercise_has_a_check_and_a_gamed_answer():
@@ -84,7 +107,7 @@ def test_every_exercise_has_a_check_and_a_gamed_answer():
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_exercises_fail_blank_and_gamed_and_pass_solved(chapter):
+def test_exercises_fail_blank_and_gamed_and_pass_solved(chapter, tmp_path):
     book = json.loads((BOOK / f"{chapter}.ipynb").read_text())
     solved = solutions(book)
     nb = nbformat.reads(json.dumps(student_version(book)), as_version=4)
@@ -110,8 +133,10 @@ def test_exercises_fail_blank_and_gamed_and_pass_solved(chapter):
             assert blank and blank.startswith(f"ExerciseFailed: define {answers[0]} ("), f"{label}: {blank}"
             gamed = attempt(GAMED[label])
             assert gamed and gamed.startswith("ExerciseFailed: ") and " should be " in gamed, f"{label}: {gamed}"
+            assert graded_outside(client, label, i, tmp_path) == gamed.removeprefix("ExerciseFailed: ")
             passed = attempt(solved[label])
             assert passed is None, f"{label}, solution: {passed}"
+            assert graded_outside(client, label, i, tmp_path) is None, label
             done.append(label)
     assert done == labels(chapter)
 
@@ -135,73 +160,20 @@ def test_check_reads_answers_by_name_and_says_what_is_wrong(capsys):
     assert issubclass(ExerciseFailed, AssertionError)
 
 
-def test_grade_notebook_goes_on_after_errors_and_reports_a_hang(tmp_path):
-    cells = [
-        nbformat.v4.new_code_cell("import math\np_1d = math.erfc(6 / math.sqrt(2))"),
-        nbformat.v4.new_code_cell("pass  # an edited check is reset to the real one", metadata={
-            "tags": ["check"], "exercise": {"label": "ex-intro-1d", "answers": ["p_1d"]}}),
-        nbformat.v4.new_code_cell("1 / 0"),
-        nbformat.v4.new_code_cell(check_source("ex-intro-2d"), metadata={
-            "tags": ["check"], "exercise": {"label": "ex-intro-2d", "answers": ["p_2d"]}}),
-    ]
-    path = tmp_path / "intro.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
-    results, note = grade_notebook(path, timeout=60)
-    assert results == {"ex-intro-1d": "pass", "ex-intro-2d": "fail: define p_2d (a float) in the answer cell, "
-                       "then run this check again"}
-    assert note == "1 cell(s) raised, first: cell 2 raised ZeroDivisionError: division by zero"
-    cells.insert(1, nbformat.v4.new_code_cell("import time\ntime.sleep(60)"))
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
-    results, note = grade_notebook(path, timeout=5)
-    assert note == "timed out after 5 s, in cell 1"
-    assert set(results.values()) == {"fail: not reached (the run stopped before it)"}
-
-
-def test_grade_folder_reports_what_it_cannot_grade(tmp_path):
-    (tmp_path / "ada").mkdir()
-    (tmp_path / "ada" / "intro.ipynb").write_text("{not json")
-    (tmp_path / "ada" / "notes.ipynb").write_text("{}")
-    (tmp_path / "bob").mkdir()
-    (tmp_path / "bob" / "diffusion.ipynb").write_text("{not json either")
-    rows = grade_folder(tmp_path, timeout=10)
-    assert [r["student"] for r in rows] == ["ada", "bob"]
-    assert list(rows[0])[1:-3] == labels("intro") + labels("diffusion")
-    assert rows[0]["ex-intro-1d"].startswith("fail: not graded (could not read the notebook: NotJSONError")
-    assert rows[0]["ex-diffusion-step"] == "fail: no diffusion.ipynb handed in"
-    assert rows[0]["notes"].startswith("intro: could not read") and rows[0]["notes"].endswith("ignored: notes.ipynb")
-    assert rows[1]["passed"] == "0" and rows[1]["of"] == "4"
-
-
 def test_the_older_student_command_still_works(tmp_path):
     main([str(BOOK / "intro.ipynb"), "--out", str(tmp_path)])  # python -m mi_lib.teaching CHAPTERS --out DIR
     assert json.loads((tmp_path / "intro.ipynb").read_text()) == student_version(
         json.loads((BOOK / "intro.ipynb").read_text()))
 
 
-def test_cli_writes_student_versions_and_grades_a_folder(tmp_path):
-    def cli(*args):
-        subprocess.run([sys.executable, "-m", "mi_lib.teaching", *args], check=True, cwd=ROOT, capture_output=True)
-
-    cli("student", *sorted(str(p) for p in BOOK.glob("*.ipynb")), "--out", str(tmp_path / "student"))
+def test_cli_writes_student_versions(tmp_path):
+    chapters = sorted(str(p) for p in BOOK.glob("*.ipynb"))
+    cli = subprocess.run([sys.executable, "-m", "mi_lib.teaching", "student", *chapters, "--out",
+                          str(tmp_path / "student")], cwd=ROOT, capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
     written = sorted(p.stem for p in (tmp_path / "student").glob("*.ipynb"))
     assert written == sorted(CHAPTERS)
     intro = json.loads((tmp_path / "student" / "intro.ipynb").read_text())
     assert "solution-start" not in json.dumps(intro)
-    solved = solutions(json.loads((BOOK / "intro.ipynb").read_text()))
-    for student, answer in {"ada": solved.get, "bob": None, "cyd": GAMED.get}.items():
-        nb = json.loads(json.dumps(intro))
-        for cell in nb["cells"]:
-            if answer and "answer" in cell["metadata"].get("tags", []):
-                cell["source"] = answer(cell["metadata"]["exercise"]["label"])
-        (tmp_path / "subs" / student).mkdir(parents=True)
-        (tmp_path / "subs" / student / "intro.ipynb").write_text(json.dumps(nb))
-    cli("grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades.csv"), "--timeout", "300", "--jobs", "2")
-    define = "fail: define {} (a float) in the answer cell, then run this check again"
-    should = "fail: {} should be P({}) for a standard {}Gaussian z, to 6 digits, got {}"
-    assert list(csv.reader((tmp_path / "grades.csv").open())) == [
-        ["student", "passed", "of", "ex-intro-1d", "ex-intro-2d", "notes"],
-        ["ada", "2", "2", "pass", "pass", ""],
-        ["bob", "0", "2", define.format("p_1d"), define.format("p_2d"), ""],
-        ["cyd", "0", "2", should.format("p_1d", "|z| > 6", "", "2e-09"),
-         should.format("p_2d", "||z|| > 6", "2D ", "1.5e-08"), ""],
-    ]
+    assert [_src(c) for c in intro["cells"] if "check" in c["metadata"].get("tags", [])] == [
+        check_source(label) for label in labels("intro")]

@@ -17,12 +17,12 @@ from mi_lib.exercises import (
     mixture_scores,
     simple_shapes,
 )
-from mi_lib.exercises._core import ANSWER_KINDS, EXERCISES, Exercise, ExerciseFailed, check
+from mi_lib.exercises._core import ANSWER_KINDS, EXERCISES, Exercise, ExerciseFailed, check, verdict
 
 CHAPTERS = ("intro", "diffusion", "mixture_scores", "learned_scores", "simple_shapes", "detection", "hands",
             "collapse")
 
-__all__ = ["ANSWER_KINDS", "CHAPTERS", "EXERCISES", "Exercise", "ExerciseFailed", "check", "labels"]
+__all__ = ["ANSWER_KINDS", "CHAPTERS", "EXERCISES", "Exercise", "ExerciseFailed", "check", "labels", "verdict"]
 
 
 def labels(chapter: str | None = None) -> list[str]:

@@ -3,18 +3,23 @@ the answer types a check accepts, and the comparisons that say what was expected
 
 A check cell in a chapter is one call, ``check("ex-diffusion-signal", globals())``: the check
 reads the student's answers and the chapter's inputs by name, recomputes the reference answer
-and raises ExerciseFailed (an AssertionError) with a message that says what was expected.
+and raises ExerciseFailed (an AssertionError) with a message that says what was expected. That
+is feedback for the student. Grades come from `verdict`, called by the grader in its own process
+with the answers read out of the student's kernel as plain data (mi_lib.answers) and inputs the
+grader computed itself (mi_lib.grading_reference).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
 
+from mi_lib.answers import NotPlain, Refused, finite, plain
 from mi_lib.metrics import Rate
 
 
@@ -99,31 +104,68 @@ def exercise(label: str, answers: dict[str, str], inputs: tuple[str, ...] = ()):
     return register
 
 
-def check(label: str, namespace: Mapping[str, object] | None = None, /, **names: object) -> None:
-    """Check the answer to exercise `label`. Pass the notebook's `globals()`, or the answers and
-    inputs by name; raises ExerciseFailed with a message that says what is wrong."""
-    if label not in EXERCISES:
-        raise ValueError(f"label must be one of the book's exercises {sorted(EXERCISES)}, got {label!r}")
-    ex = EXERCISES[label]
-    scope = {**(namespace or {}), **names}
+def _coerce(name: str, kind: str, value: object) -> object:
+    """The answer `name` as the plain value of `kind` that the check compares (see
+    mi_lib.answers: only exact plain types pass, and only finite numbers)."""
+    words, coerce = ANSWER_KINDS[kind]
+    if isinstance(value, Refused):
+        raise ExerciseFailed(f"{name} should be {words}, got {value.why}")
+    try:
+        value = coerce(plain(value, name))
+    except NotPlain as exc:
+        raise ExerciseFailed(f"{name} should be {words}, got {exc}") from None
+    except (TypeError, ValueError):
+        raise ExerciseFailed(f"{name} should be {words}, got {type(value).__name__}") from None
+    if not finite(value):
+        raise ExerciseFailed(f"{name} should be {words}, got NaN or infinity (only finite numbers are graded)")
+    return value
+
+
+def _run(ex: Exercise, answers: Mapping[str, object], inputs: Mapping[str, object]) -> None:
     args = {}
     for name, kind in ex.answers.items():
-        words, coerce = ANSWER_KINDS[kind]
-        if name not in scope:
+        if name not in answers:
+            words = ANSWER_KINDS[kind][0]
             raise ExerciseFailed(f"define {name} ({words}) in the answer cell, then run this check again")
-        try:
-            args[name] = coerce(scope[name])
-        except (TypeError, ValueError):
-            raise ExerciseFailed(f"{name} should be {words}, got {type(scope[name]).__name__}") from None
+        args[name] = _coerce(name, kind, answers[name])
     for name in ex.inputs:
-        if name not in scope:
+        if name not in inputs:
             raise ExerciseFailed(f"{name} is not defined: run the chapter's cells above this exercise first")
-        args[name] = scope[name]
+        args[name] = inputs[name]
     try:
         ex.fn(**args)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # an answer of the wrong make
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError, ArithmeticError) as exc:
+        # an answer of the wrong make
         raise ExerciseFailed(f"the answer could not be checked ({type(exc).__name__}: {exc}); "
-                             "see what the exercise asks for") from exc
+                             "see what the exercise asks for") from None
+
+
+def verdict(label: str, answers: Mapping[str, object], inputs: Mapping[str, object]) -> str | None:
+    """None if `answers` (name -> value) pass exercise `label`'s check on `inputs` (the
+    chapter's names it reads), else the check's message. The reference is computed and dropped
+    in here: the frames that held it are cleared before this returns, so no traceback or frame
+    the caller can reach holds the expected value. The grader calls this in its own process."""
+    if label not in EXERCISES:
+        raise ValueError(f"label must be one of the book's exercises {sorted(EXERCISES)}, got {label!r}")
+    try:
+        _run(EXERCISES[label], answers, inputs)
+    except ExerciseFailed as exc:
+        message, seen = str(exc), exc
+        while seen is not None:  # the failure and what it was raised from
+            traceback.clear_frames(seen.__traceback__)
+            seen = seen.__context__
+        return message
+    return None
+
+
+def check(label: str, namespace: Mapping[str, object] | None = None, /, **names: object) -> None:
+    """Check the answer to exercise `label` (feedback in a notebook). Pass the notebook's
+    `globals()`, or the answers and inputs by name; raises ExerciseFailed with a message that
+    says what is wrong, from this frame alone (it holds the answers, never the reference)."""
+    scope = {**(namespace or {}), **names}
+    message = verdict(label, scope, scope)
+    if message is not None:
+        raise ExerciseFailed(message)
     print(f"{label}: correct")
 
 
