@@ -221,12 +221,13 @@ def test_build_all_orders_every_kind_and_estimates_from_the_manifests(monkeypatc
     out = capsys.readouterr().out
     assert f"[1/{len(every)}] {every[0]}: about" in out and "h left by the shipped manifests" in out
     built.clear()
-    cli.main(["build", "protocol", "1d_three"])
+    cli.main(["build", "protocol", "1d_three", "--out-dir", "/nonexistent"])
     assert built == [*P.NAMES, "1d_three"]
     with pytest.raises(SystemExit):
         cli.main(["build"])  # neither names nor --all
-    with pytest.raises(ValueError, match="name must be an artifact"):
-        cli.main(["build", "1d_three", "no_such_thing"])
+    with pytest.raises(SystemExit):
+        cli.main(["build", "1d_three", "no_such_thing", "--out-dir", "/nonexistent"])
+    assert "no artifact or group is called 'no_such_thing'" in capsys.readouterr().err
     assert built == [*P.NAMES, "1d_three"]  # the bad name stopped the run before any build
 
 

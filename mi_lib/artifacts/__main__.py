@@ -1,4 +1,4 @@
-"""python -m mi_lib.artifacts build NAME [NAME ...] | build --all | list
+"""python -m mi_lib.artifacts build NAME [NAME ...] | build --all | list | verify [NAME ...]
 
 NAME is any artifact of any kind (mi_lib.artifacts.build.KINDS): a toy recipe; 'shapes' (the
 Simple Shapes U-Net: hours on 2 CPU cores, minutes on a GPU; pass --device cuda there);
@@ -8,7 +8,10 @@ recursive-training run ('collapse' builds all of them); 'budget_1d_three', the t
 (mi_lib.artifacts.protocol; 'protocol' builds all of them); or 'shapes_windows', the shapes
 bank's Hal over several windows (mi_lib.artifacts.shapes_windows). '--all' builds every artifact,
 the quick ones first. Each build resumes from --work-dir; before each one the command prints
-how long the shipped manifests say the rest took to build, scaled by the pace so far."""
+how long the shipped manifests say the rest took to build, scaled by the pace so far. A build
+into mi_lib/artifacts (the default --out-dir) of an artifact that ships there needs --replace,
+which also records its new manifest in manifests.sha256; 'verify' checks every shipped artifact
+(mi_lib.artifacts.verify)."""
 
 from __future__ import annotations
 
@@ -19,18 +22,24 @@ import time
 from pathlib import Path
 
 from mi_lib.artifacts.build import KINDS, kind_of
-from mi_lib.artifacts.manifest import ARTIFACT_DIR
-
-ORDER = ("toy", "budget", "protocol", "collapse", "hands", "shapes", "shapes_windows")  # --all: quick kinds first
+from mi_lib.artifacts.cli_checks import (
+    GROUPS,
+    ORDER,  # noqa: F401 (the order of --all, read by the tests)
+    check_build,
+    report_verify,
+    resolve,
+)
+from mi_lib.artifacts.manifest import ARTIFACT_DIR, record_manifest
 
 
 def recorded_seconds(name: str, art_dir: Path = ARTIFACT_DIR) -> float:
     """How long the shipped build of `name` took by its manifest (train plus sample seconds,
     or the whole build's), NaN if it records none."""
     path = art_dir / f"{name}.json"
-    if not path.is_file():
+    try:
+        built = json.loads(path.read_text()).get("built_with", {})
+    except (OSError, ValueError, AttributeError):  # not built, or not a manifest: verify says which
         return math.nan
-    built = json.loads(path.read_text()).get("built_with", {})
     if built.get("seconds") is not None:
         return float(built["seconds"])
     parts = [built.get("train_seconds"), built.get("sample_seconds")]
@@ -62,22 +71,33 @@ def main(argv: list[str] | None = None) -> None:
                    help="where the artifacts' files and manifests go (default: mi_lib/artifacts, what ships)")
     b.add_argument("--jobs", type=int, default=1,
                    help="processes (one thread each) that sample the shapes or hands bank on a CPU; same images")
+    b.add_argument("--replace", action="store_true",
+                   help="let a build into mi_lib/artifacts replace an artifact that ships there")
     sub.add_parser("list", help="list the artifacts, by kind")
+    v = sub.add_parser("verify", help="check the shipped artifacts: files, manifests and (toy models) metrics")
+    v.add_argument("names", nargs="*", help="artifacts or groups to check (default: every shipped one)")
+    v.add_argument("--record", action="store_true", help="record the named manifests in manifests.sha256 as they "
+                   "are now (after checking their files), for artifacts built by other means than this command")
     args = parser.parse_args(argv)
     if args.cmd == "list":
         for kind, k in KINDS.items():
             print(kind, " ".join(k.names))
+        print("groups (each builds every artifact of its kind):", ", ".join(f"{g} ({k})" for g, k in GROUPS.items()))
         return
-    args.all = args.all or "all" in args.names  # 'build all' reads as 'build --all'
-    args.names = [n for n in args.names if n != "all"]
-    if args.all == bool(args.names):
-        parser.error("build needs NAMEs or --all (not both)")
-    aliases = {"toys": KINDS["toy"].names, "collapse": KINDS["collapse"].names, "hands": KINDS["hands"].names,
-               "protocol": KINDS["protocol"].names}
-    names = ([n for kind in ORDER for n in KINDS[kind].names] if args.all
-             else [n for name in args.names for n in aliases.get(name, (name,))])
-    for name in names:
-        kind_of(name)  # an unknown name fails here, before any long work
+    try:
+        if args.cmd == "verify":
+            lines, ok = report_verify(args.names, record=args.record)
+            print("\n".join(lines))
+            raise SystemExit(0 if ok else 1)
+        args.all = args.all or "all" in args.names  # 'build all' reads as 'build --all'
+        args.names = [n for n in args.names if n != "all"]
+        if args.all == bool(args.names):
+            parser.error("build needs NAMEs or --all (not both)")
+        names = resolve(args.names, args.all)
+        check_build(names, Path(args.out_dir), args.jobs, args.device, args.replace)  # before any long work
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog} {args.cmd}: error: {exc}\n")
+    shipped = Path(args.out_dir).resolve() == ARTIFACT_DIR.resolve()
     done: list[tuple[str, float]] = []
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name}: {time_left(names[i:], done)}", flush=True)
@@ -85,7 +105,11 @@ def main(argv: list[str] | None = None) -> None:
         manifest = KINDS[kind_of(name)].build(name, Path(args.out_dir), work_dir=args.work_dir, device=args.device,
                                               jobs=args.jobs)
         done.append((name, time.time() - start))
+        if shipped:
+            record_manifest(name)
         print(json.dumps({"name": name, **manifest["built_with"]}), flush=True)
+        print(f"wrote {name}: {Path(args.out_dir) / (name + '.json')} and its files"
+              + (f" (recorded in {ARTIFACT_DIR / 'manifests.sha256'})" if shipped else ""), flush=True)
 
 
 if __name__ == "__main__":

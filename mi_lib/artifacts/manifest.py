@@ -1,6 +1,11 @@
 """What every shipped artifact has, whatever it holds: its files, each with its sha256 and
 size, and a JSON manifest NAME.json beside them with the command that built it, its recipe
-and its metrics. One way to write a manifest, one way to read and verify it."""
+and its metrics. One way to write a manifest, one way to read and verify it.
+
+The manifests themselves are recorded in manifests.sha256 (sha256sum's format), which only the
+build command rewrites, when it builds into the shipped folder with --replace: a manifest
+edited by hand (its metrics, say) no longer matches its line there, and `python -m
+mi_lib.artifacts verify` says so."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from mi_lib.checkpoints import atomic_write
 
 ARTIFACT_DIR = Path(__file__).resolve().parent
+REGISTRY = "manifests.sha256"
 
 
 def sha256(path: Path) -> str:
@@ -41,7 +47,15 @@ def load_manifest(name: str, art_dir: str | Path = ARTIFACT_DIR) -> dict:
     if not path.is_file():
         raise ValueError(f"name must be a built artifact (no {path.name} in {art_dir}); "
                          f"run: python -m mi_lib.artifacts build {name}")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" ({exc.msg}, line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ValueError(f"the manifest {path} is not valid JSON{where}; restore it (git checkout -- {path}) "
+                         f"or rebuild it (python -m mi_lib.artifacts build {name} --replace)") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"the manifest {path} must hold a JSON object, got {type(manifest).__name__}")
+    return manifest
 
 
 def verified_manifest(name: str, art_dir: str | Path = ARTIFACT_DIR, verify: bool = True) -> dict:
@@ -53,3 +67,17 @@ def verified_manifest(name: str, art_dir: str | Path = ARTIFACT_DIR, verify: boo
         if verify and sha256(art_dir / fname) != meta["sha256"]:
             raise ValueError(f"{fname} does not match the sha256 in its manifest; rebuild it")
     return manifest
+
+
+def recorded_digests(art_dir: str | Path = ARTIFACT_DIR) -> dict[str, str]:
+    """{manifest file name: sha256} as manifests.sha256 in art_dir records them ({} if absent)."""
+    path = Path(art_dir) / REGISTRY
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return {fname: digest for digest, fname in (line.split(None, 1) for line in lines if line.strip())}
+
+
+def record_manifest(name: str, art_dir: str | Path = ARTIFACT_DIR) -> None:
+    """Record NAME.json's sha256 in art_dir's manifests.sha256 (the build command's last step)."""
+    digests = recorded_digests(art_dir) | {f"{name}.json": sha256(Path(art_dir) / f"{name}.json")}
+    text = "".join(f"{d}  {f}\n" for f, d in sorted(digests.items()))
+    atomic_write(Path(art_dir) / REGISTRY, lambda f: f.write(text.encode()))
