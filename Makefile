@@ -9,7 +9,7 @@ RUN_ENV := TQDM_DISABLE=1 MI_WIDGETS=0
 # nbmake skips any path with a _build folder in it, so the executed copies live apart.
 EXECUTED := .executed
 
-.PHONY: setup book test unit notebooks book-executed site-check lint colab-check lab clean
+.PHONY: setup book test unit notebooks book-executed book-student site-check lint colab-check lab clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,18 @@ book-executed: $(STAMP)
 	$(RUN_ENV) $(BIN)/jupyter-book build $(EXECUTED) -W -n --keep-going
 	@echo "The book is at $(CURDIR)/$(EXECUTED)/_build/html/index.html"
 
+## The book without its solutions, for a class, from the same sources: the site in
+## $(STUDENT)/_build/html and the notebooks to hand out in $(STUDENT)/book. Chapters executed
+## already (STUDENT_FROM=$(EXECUTED)/book after `make test`) keep their outputs and nothing runs
+## again. STUDENT_REPO: a repository holding those notebooks, for the Colab and Binder buttons.
+STUDENT ?= _student
+STUDENT_FROM ?= book
+STUDENT_REPO ?=
+book-student: $(STAMP)
+	$(BIN)/python -m mi_lib.teaching site $(STUDENT) --chapters $(STUDENT_FROM) $(if $(STUDENT_REPO),--repository $(STUDENT_REPO))
+	$(RUN_ENV) $(BIN)/jupyter-book build $(STUDENT) -W -n --keep-going
+	@echo "The student edition is at $(CURDIR)/$(STUDENT)/_build/html/index.html; its notebooks are in $(STUDENT)/book"
+
 ## Open every page of the built book in headless Chromium and check what a reader sees
 ## (screenshots in _build/site-check/). SITE is the built HTML: make book's by default.
 SITE ?= _build/html
@@ -69,4 +81,4 @@ lab: $(STAMP)
 	$(BIN)/python -m jupyterlab book/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean:
-	rm -rf _build $(EXECUTED) $(VENV)
+	rm -rf _build $(EXECUTED) $(STUDENT) $(VENV)

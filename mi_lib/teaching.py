@@ -10,9 +10,11 @@ Each exercise of a chapter follows one layout (sphinx-exercise's gated syntax)::
 
 The check cell's metadata records {"exercise": {"label": ..., "answers": [...]}}. The student
 version drops each solution and leaves in its place an answer cell that lists the names to
-define; the check cell that follows grades them (mi_lib.exercises recomputes the reference)::
+define; the check cell that follows gives feedback on them (mi_lib.exercises recomputes the
+reference), and grading checks them again outside the student's kernel (mi_lib.grading)::
 
     python -m mi_lib.teaching student book/*.ipynb --out student/
+    python -m mi_lib.teaching site _student                         (see mi_lib.student_book)
     python -m mi_lib.teaching grade submissions/ --out grades.csv   (see mi_lib.grading)
 
 The first form also works without the word `student`.
@@ -112,13 +114,19 @@ def write_student_versions(chapters: list[Path], out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("student", "grade", "-h", "--help"):
+    if argv and argv[0] not in ("student", "grade", "site", "-h", "--help"):
         argv.insert(0, "student")  # the older form: python -m mi_lib.teaching CHAPTERS --out DIR
     parser = argparse.ArgumentParser(prog="python -m mi_lib.teaching", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     student = sub.add_parser("student", help="write student versions of chapters (solutions removed)")
     student.add_argument("chapters", nargs="+", type=Path, help="chapter notebooks (.ipynb)")
     student.add_argument("--out", type=Path, required=True, help="folder for the student notebooks")
+    site = sub.add_parser("site", help="write the book without solutions, for a class (built by make book-student)")
+    site.add_argument("out", type=Path, help="folder for the student edition's sources (e.g. _student)")
+    site.add_argument("--chapters", type=Path, default=None, help="the chapters (default: book/; executed ones keep "
+                      "their outputs and the build executes nothing)")
+    site.add_argument("--repository", default=None, help="a repository holding the student notebooks, for the "
+                      "site's Colab and Binder buttons (default: no such buttons)")
     grade = sub.add_parser("grade", help="run every submitted notebook and write who passed which exercise")
     grade.add_argument("submissions", type=Path, help="a folder with one folder per student: STUDENT/CHAPTER.ipynb")
     grade.add_argument("--out", type=Path, required=True, help="the CSV to write (one row per student)")
@@ -133,6 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "student":
         for path in write_student_versions(args.chapters, args.out):
             print(f"wrote {path}")
+        return
+    if args.command == "site":
+        from mi_lib.student_book import write_site
+
+        written = write_site(args.out, args.chapters, args.repository)
+        print(f"wrote the student edition's sources to {args.out} ({len(written)} chapters, no solutions)")
         return
     from mi_lib.grading import grade_folder
 
