@@ -1,15 +1,15 @@
 """The book without its solutions, for a class: ``python -m mi_lib.teaching site OUT``.
 
-OUT gets a Jupyter Book of its own from the same sources: _config.yml and _toc.yml, the
+OUT gets a Jupyter Book of its own from the same sources: ``_config.yml`` and ``_toc.yml``, the
 chapters' other pages, and every chapter as its student version (mi_lib.teaching: each worked
 solution replaced by an empty answer cell). Its check cells may raise (the answers are blank)
-and their output is not shown. `make book-student` builds it strictly into OUT/_build/html;
-OUT/book/*.ipynb are the notebooks to hand out (the site's download button serves them too).
+and their output is not shown. ``make book-student`` builds it strictly into ``OUT/_build/html``;
+``OUT/book/*.ipynb`` are the notebooks to hand out (the site's download button serves them too).
 
-Chapters that were executed already (those `make test` leaves in .executed/book) keep their
+Chapters that were executed already (those ``make test`` leaves in ``.executed/book``) keep their
 outputs, less the solutions', and the build executes nothing. The site links to no repository
 (its Colab and Binder buttons would open the chapters with their solutions) unless one that
-holds the student notebooks is given: then its buttons open OUT/book's notebooks from there.
+holds the student notebooks is given: then its buttons open ``OUT/book``'s notebooks from there.
 """
 
 from __future__ import annotations
