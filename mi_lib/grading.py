@@ -42,7 +42,7 @@ from mi_lib.checks import check_positive, check_positive_int
 from mi_lib.exercises import CHAPTERS, labels
 from mi_lib.grading_reference import Inputs, default_book, kernel_env
 from mi_lib.grading_submission import NotebookGrade, Setup, clean, grade_notebook
-from mi_lib.sandbox import Limits, tools
+from mi_lib.sandbox import Limits, probe
 
 GRACE = 120.0  # seconds a sandbox gets beyond the notebook's time-out, to start and stop its kernel
 
@@ -138,12 +138,12 @@ def grade_folder(root: Path, out: Path, timeout: float = 600.0, jobs: int = 1, b
     book = Path(book) if book is not None else default_book()
     if book is None:
         raise ValueError("book must be given: the folder of the book's chapters, with their solutions (--book)")
-    tools()
+    state = out.parent / f"{out.name}.parts"
+    (state / "work").mkdir(parents=True, exist_ok=True)
+    probe(state / "work")
     handed_in = {nb.stem for s in students for nb in s.glob("*.ipynb")}
     chapters = [c for c in CHAPTERS if c in handed_in]
-    state = out.parent / f"{out.name}.parts"
-    (state / "students").mkdir(parents=True, exist_ok=True)
-    (state / "work").mkdir(exist_ok=True)
+    (state / "students").mkdir(exist_ok=True)
     inputs = Inputs(book, state / "reference", log)
     setup = setup_for(root, out, state, book, timeout, memory_gb)
     records = {s.name: read_record(state, s.name) for s in students}

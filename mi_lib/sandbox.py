@@ -56,6 +56,16 @@ def tools() -> tuple[str, str]:
     return found  # type: ignore[return-value]
 
 
+def probe(folder: Path) -> None:
+    """Start an empty sandbox once; a RuntimeError with bwrap's own words if it cannot start here
+    (no unprivileged user namespaces, or a container that forbids them)."""
+    log = Path(folder) / "probe.log"
+    if run_sandboxed(["/bin/true"], Limits(60), {}, [], {}, "/", log).returncode != 0:
+        said = log.read_text(errors="replace").strip().splitlines()
+        raise RuntimeError("bubblewrap cannot start its sandbox on this machine"
+                           + (f" ({said[-1]})" if said else "") + "; grading needs it to create user namespaces")
+
+
 def bwrap_args(writable: Mapping[Path, str], hidden: Sequence[Path], env: Mapping[str, str], cwd: str,
                empty: Path, tmp_size: int) -> list[str]:
     """bwrap's options: / read-only, fresh /dev, /proc and /tmp, the `hidden` folders covered by
