@@ -99,7 +99,7 @@ def test_wheel_installs_beside_colab_torch_and_ipywidgets_7_and_runs_a_chapter(t
         (meta,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(zf.read(meta).decode())
     shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mi_lib" / "artifacts").iterdir()
-               if p.suffix in {".pt", ".npz", ".json"}}
+               if p.suffix in {".pt", ".npz", ".json", ".sha256"}}
     assert shipped and shipped <= names, f"artifacts missing from the wheel: {sorted(shipped - names)}"
     requires = {r.name: r for r in map(Requirement, metadata.get_all("Requires-Dist"))}
     assert all(Version(v) in requires["torch"].specifier for v in COLAB_TORCH_VERSIONS), requires["torch"]
