@@ -13,6 +13,7 @@ runs until the deadline) and the total disk written; cgroups would be needed for
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -87,16 +88,29 @@ def bwrap_args(writable: Mapping[Path, str], hidden: Sequence[Path], env: Mappin
     return args
 
 
-def _wait(pid: int, deadline: float) -> int | None:
-    """Wait for process `pid` until `deadline` (time.monotonic), killing its process group then:
-    its exit status, or None if it was killed at the deadline."""
+def _child_pid(status_fd: int) -> int | None:
+    """The PID (outside) of the sandbox's init, from what bwrap wrote to its --json-status-fd."""
+    try:
+        text = os.read(status_fd, 4096).decode()
+        return int(json.loads(text.split("\n", 1)[0])["child-pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _wait(pid: int, deadline: float, status_fd: int) -> int | None:
+    """Wait for bwrap (process `pid`) until `deadline` (time.monotonic). At the deadline, kill
+    the sandbox's init, which ends every process in its namespace before bwrap exits (or, failing
+    that, bwrap's process group). Returns bwrap's exit status, or None if it was killed."""
     status, late = None, False
     while status is None:
         done, raw = os.waitpid(pid, os.WNOHANG)
         if done:
             status = raw
         elif time.monotonic() > deadline and not late:
-            late = True
+            late, child = True, _child_pid(status_fd)
+            os.kill(child, signal.SIGKILL) if child else os.killpg(pid, signal.SIGKILL)
+            deadline += 10  # bwrap reaps its init, then exits
+        elif time.monotonic() > deadline:
             os.killpg(pid, signal.SIGKILL)
         else:
             time.sleep(0.05)
@@ -114,15 +128,22 @@ def run_sandboxed(argv: Sequence[str], limits: Limits, writable: Mapping[Path, s
     empty = log.parent / "empty"
     empty.mkdir(exist_ok=True)
     empty.with_suffix(".txt").touch()
-    cmd = [prlimit, f"--as={limits.memory}", f"--fsize={limits.file_size}", "--core=0", "--",
-           bwrap, *bwrap_args(writable, hidden, env, cwd, empty, limits.tmp_size), "--", *argv]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    status_r, status_w = os.pipe()
+    cmd = [prlimit, f"--as={limits.memory}", f"--fsize={limits.file_size}", "--core=0", "--", bwrap,
+           "--json-status-fd", str(status_w), *bwrap_args(writable, hidden, env, cwd, empty, limits.tmp_size),
+           "--", *argv]
     try:
-        code = _wait(proc.pid, time.monotonic() + limits.seconds)
-    except BaseException:  # interrupted: end the sandbox before passing it on
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
+        with log.open("wb") as out:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                                    pass_fds=(status_w,))
+        os.close(status_w)
+        try:
+            code = _wait(proc.pid, time.monotonic() + limits.seconds, status_r)
+        except BaseException:  # interrupted: end the sandbox before passing it on
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    finally:
+        os.close(status_r)
     proc.returncode = -1 if code is None else code  # reaped by _wait; Popen must not wait again
     return Outcome(code)

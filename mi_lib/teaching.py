@@ -46,6 +46,14 @@ def _closes(cell: dict) -> bool:
     return cell["cell_type"] == "markdown" and _source(cell).lstrip().startswith("```{solution-end}")
 
 
+def check_source(label: str) -> str:
+    """The canonical source of the check cell of exercise `label`, as every chapter has it."""
+    return (
+        "# Check: run this cell after your answer.\n"
+        f'from mi_lib.exercises import check\n\ncheck("{label}", globals())'
+    )
+
+
 def exercise_of(cell: dict) -> dict | None:
     """The {"label", "answers"} record of a check cell, or None for any other cell."""
     meta = cell.get("metadata", {})

@@ -8,8 +8,7 @@ import pytest
 import yaml
 
 from mi_lib.exercises import EXERCISES
-from mi_lib.grading import check_source
-from mi_lib.teaching import exercise_of, student_version
+from mi_lib.teaching import check_source, exercise_of, student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))

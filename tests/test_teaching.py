@@ -26,7 +26,7 @@ from nbclient import NotebookClient
 from mi_lib import linear_schedule
 from mi_lib.answers import read_answers
 from mi_lib.exercises import CHAPTERS, EXERCISES, ExerciseFailed, check, labels, verdict
-from mi_lib.teaching import exercise_of, main, student_version
+from mi_lib.teaching import check_source, exercise_of, main, student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -57,12 +57,6 @@ GAMED = {
     "ex-collapse-ratio": "kept_share = {1.025: 0.1, 1.1: 0.05, 1.25: 0.02, 2.0: 0.0}",
     "ex-collapse-floor": "floors = [1.0, 1.0, 1.0, 1.0, 1.0]",
 }
-
-
-def check_source(label: str) -> str:
-    """The source of the check cell of exercise `label`, as every chapter has it."""
-    return ("# Check: run this cell after your answer.\nfrom mi_lib.exercises import check\n\n"
-            f'check("{label}", globals())')
 
 
 def client_for(nb: nbformat.NotebookNode, folder: Path, timeout: float) -> NotebookClient:
