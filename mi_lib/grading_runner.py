@@ -27,7 +27,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 PRINTED = frozenset({"stream", "display_data", "execute_result", "update_display_data"})
 
 
-class QuietClient(NotebookClient):
+class _QuietClient(NotebookClient):
     """An nbclient client that keeps a cell's errors and drops (but counts) everything it prints."""
 
     printed = 0
@@ -52,7 +52,7 @@ def first_error(cell: nbformat.NotebookNode) -> str | None:
 def run(path: str, timeout: float) -> dict:
     """Run notebook `path` in its folder; the report (see the module's docstring)."""
     nb = nbformat.read(path, as_version=4)
-    client = QuietClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3", shutdown_kernel="immediate",
+    client = _QuietClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3", shutdown_kernel="immediate",
                          resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
     report, start = {"stopped": "", "errors": [], "printed": 0}, time.monotonic()
     try:
