@@ -18,7 +18,7 @@ import math
 import time
 from pathlib import Path
 
-from mi_lib.artifacts.build import KINDS, kind_of
+from mi_lib.artifacts.build import KINDS, BuildOptions, kind_of
 from mi_lib.artifacts.manifest import ARTIFACT_DIR
 
 ORDER = ("toy", "budget", "protocol", "collapse", "hands", "shapes", "shapes_windows")  # --all: quick kinds first
@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="where the artifacts' files and manifests go (default: mi_lib/artifacts, what ships)")
     b.add_argument("--jobs", type=int, default=1,
                    help="processes (one thread each) that sample the shapes or hands bank on a CPU; same images")
+    b.add_argument("--minutes", type=float, default=None,
+                   help="image models only: a time box; training stops early enough to draw the last bank")
+    b.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="image models only: replace a recipe field (a JSON value), e.g. --set steps=40000")
     sub.add_parser("list", help="list the artifacts, by kind")
     args = parser.parse_args(argv)
     if args.cmd == "list":
@@ -78,12 +82,26 @@ def main(argv: list[str] | None = None) -> None:
              else [n for name in args.names for n in aliases.get(name, (name,))])
     for name in names:
         kind_of(name)  # an unknown name fails here, before any long work
+    overrides = {}
+    for item in args.set:
+        field, eq, value = item.partition("=")
+        if not eq or not field:
+            parser.error(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
+    boxed = [n for n in names if not KINDS[kind_of(n)].time_box]
+    if (args.minutes is not None or overrides) and boxed:
+        parser.error(f"--minutes and --set apply to the image models only (shapes, hands_gapped, hands_continuous), "
+                     f"not to {', '.join(boxed)}")
+    options = BuildOptions(Path(args.out_dir), Path(args.work_dir), args.device, args.jobs, True, args.minutes,
+                           overrides)
     done: list[tuple[str, float]] = []
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name}: {time_left(names[i:], done)}", flush=True)
         start = time.time()
-        manifest = KINDS[kind_of(name)].build(name, Path(args.out_dir), work_dir=args.work_dir, device=args.device,
-                                              jobs=args.jobs)
+        manifest = KINDS[kind_of(name)].build(name, options)
         done.append((name, time.time() - start))
         print(json.dumps({"name": name, **manifest["built_with"]}), flush=True)
 
