@@ -208,11 +208,9 @@ def build_image(name: str, out_dir: str | Path, work_dir: str | Path, rec=None, 
         if reached in wanted:
             finish(reached)
         if reached % save_every == 0 and reached < rec.steps and time.time() + reserve > deadline:
-            run["stopped_by"] = f"time box ({minutes} min)"
+            run["stopped_by"] = f"time box ({minutes:.3g} min)"
             break
     steps.close()
-    if reached == 0:
-        raise ValueError(f"minutes ({minutes}) ended the build before its first checkpoint; give it more time")
     if reached not in banks and checkpoint.is_file():  # the EMA of the checkpoint the loss log ends at
         ema.load_state_dict(load_checkpoint(checkpoint, map_location=device)["ema"])
     return finish(reached)  # the last bank is cached if drawn already: this rewrites the manifest
