@@ -9,7 +9,7 @@ RUN_ENV := TQDM_DISABLE=1 MI_WIDGETS=0
 # nbmake skips any path with a _build folder in it, so the executed copies live apart.
 EXECUTED := .executed
 
-.PHONY: setup book test unit notebooks book-executed book-student site-check lint colab-check lab clean
+.PHONY: setup book test unit notebooks book-executed book-student site-check lint colab-check lab gpu-job clean
 
 setup: $(STAMP)
 
@@ -79,6 +79,15 @@ LAB_ARGS ?=
 lab: $(STAMP)
 	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(JUPYTERLAB)"
 	$(BIN)/python -m jupyterlab book/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+## The GPU job (benchmarks/gpu_job.py) on a machine with a CUDA GPU: CUDA tests, the device
+## benchmark and the image models in their time boxes, into OUT, in MINUTES of wall clock. It runs
+## with that machine's own Python (GPU_PYTHON), whose torch has CUDA; .venv's torch is a CPU build.
+GPU_PYTHON ?= python3
+OUT ?= gpu-job-out
+MINUTES ?= 9
+gpu-job:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) benchmarks/gpu_job.py $(OUT) --minutes $(MINUTES)
 
 clean:
 	rm -rf _build $(EXECUTED) $(STUDENT) $(VENV)

@@ -57,10 +57,12 @@ def logged_losses(steps: Iterable[Any], log_file: str | Path, total: int, every:
     log = load_checkpoint(log_file) if log_file.is_file() else {"losses": torch.zeros(0), "seconds": 0.0}
     losses, earlier = log["losses"].tolist(), float(log.get("seconds", math.nan))
     for step in steps:
-        losses = losses[: step.step - 1] + [step.loss]
-        yield step
-        if step.step % every == 0 or step.step == total:
+        del losses[step.step - 1 :]  # in place: a resumed run overwrites what it redoes
+        losses.append(step.loss)
+        if step.step % every == 0 or step.step == total:  # saved before the caller sees the step, so a
+            # loop that stops there has it logged
             save_checkpoint(log_file, {"losses": torch.tensor(losses), "seconds": earlier + time.time() - start})
+        yield step
 
 
 def read_losses(log_file: str | Path) -> tuple[list[float], float]:

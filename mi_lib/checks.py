@@ -25,6 +25,18 @@ def check_seed(seed: object, name: str = "seed") -> None:
         raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
 
 
+def check_non_negative(name: str, value: object) -> None:
+    """A finite real number >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def check_int_at_least(name: str, value: object, low: int, unit: str = "") -> None:
+    """An integer (not a bool) of at least `low`; `unit` names what it counts in the message."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer of at least {low}{f' ({unit})' if unit else ''}, got {value!r}")
+
+
 def check_positive(name: str, value: float) -> None:
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be positive and finite, got {value!r}")

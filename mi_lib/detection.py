@@ -12,13 +12,7 @@ import numpy as np
 import torch
 
 from mi_lib.checks import check_finite_number, check_positive_int, check_seed
-from mi_lib.hal import hal_after_the_fact, sample_with_window_hals, window_times
 from mi_lib.metrics import Rate, rate
-
-__all__ = [  # Hal's window sweep and after-the-fact Hal are imported from here by the chapters
-    "auroc", "detection_rates", "hal_after_the_fact", "roc", "sample_with_window_hals", "threshold_for_kept",
-    "threshold_for_removed", "window_times",
-]
 
 
 def _scores_and_labels(hal: object, hallucinated: object) -> tuple[torch.Tensor, torch.Tensor]:

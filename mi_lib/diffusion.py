@@ -139,8 +139,9 @@ def ddpm_sample(
     device = generator.device
     x = torch.randn(shape, generator=generator, device=device, dtype=dtype) if x_T is None else x_T
     sigma = reverse_variance(schedule, variance).sqrt().tolist()
+    times = schedule.timesteps.to(device)  # moved once: a copy per step would wait for the device
     for t in _steps(schedule, "DDPM sampling", progress):
-        eps = eps_fn(x, schedule.timesteps[t].to(device))
+        eps = eps_fn(x, times[t])
         z = torch.randn(shape, generator=generator, device=device, dtype=x.dtype) if t > 0 else None
         x_prev, x0_hat = reverse_step(x, t, eps, schedule, sigma[t], z, clip_x0)
         yield Step(t, x, x0_hat, x_prev)
@@ -158,9 +159,9 @@ def ddim_sample(
     _check_sampler_args(shape, x_T)
     device = generator.device
     x = torch.randn(shape, generator=generator, device=device, dtype=dtype) if x_T is None else x_T
-    ab, ab_prev = schedule.alpha_bar, schedule.alpha_bar_prev
+    ab, ab_prev, times = schedule.alpha_bar, schedule.alpha_bar_prev, schedule.timesteps.to(device)
     for t in _steps(schedule, "DDIM sampling", progress):
-        eps = eps_fn(x, schedule.timesteps[t].to(device))
+        eps = eps_fn(x, times[t])
         x0_hat = x0_hat_from_eps(x, t, eps, schedule)
         sigma = eta * float(((1 - ab_prev[t]) / (1 - ab[t]) * (1 - ab[t] / ab_prev[t])).sqrt())
         x_prev = float(ab_prev[t].sqrt()) * x0_hat + float(1 - ab_prev[t] - sigma**2) ** 0.5 * eps

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from mi_lib.checks import check_positive_int
-from mi_lib.hands import _check_non_negative, _check_seed, _check_size, render_hands
+from mi_lib.checks import check_int_at_least, check_non_negative, check_positive_int, check_seed
+from mi_lib.hands import render_hands
 from mi_lib.metrics import Rate, rate
 
 CIRCLES = (1.6, 1.8, 2.0)  # radii of the reading circles, in palm radii
@@ -111,7 +111,7 @@ def _silhouettes(images: torch.Tensor | np.ndarray, threshold: float, smooth: fl
         raise ValueError(f"images must be (N, 1, S, S), (N, S, S) or (S, S), got shape {tuple(np.shape(images))}")
     if not (isinstance(threshold, (int, float)) and -1 < threshold < 1):
         raise ValueError(f"threshold must be a number in (-1, 1), got {threshold!r}")
-    _check_non_negative("smooth", smooth)
+    check_non_negative("smooth", smooth)
     if smooth > 0:
         img = ndimage.gaussian_filter(img, sigma=(0, smooth, smooth), mode="nearest")
     return img < threshold
@@ -167,10 +167,10 @@ def counter_confusion(
     + 3 ... seed + 7), drawn with `blur` and `noise` as render_hands does, read by
     count_fingers."""
     check_positive_int("n_per_class", n_per_class)
-    _check_seed(seed)
-    _check_size(size)
-    _check_non_negative("blur", blur)
-    _check_non_negative("noise", noise)
+    check_seed(seed)
+    check_int_at_least("size", size, 32, "pixels")
+    check_non_negative("blur", blur)
+    check_non_negative("noise", noise)
     counts = np.zeros((len(N_CLASSES), len(READ_AS)), dtype=np.int64)
     for i, k in enumerate(N_CLASSES):
         data = render_hands(n_per_class, seed + k, size=size, n_fingers=k, blur=blur, noise=noise)

@@ -42,7 +42,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from mi_lib.checks import check_choice, check_positive_int
+from mi_lib.checks import check_choice, check_int_at_least, check_non_negative, check_positive_int, check_seed
 
 SLOTS = (-80.0, -52.0, -25.0, 0.0, 25.0, 50.0, 74.0)  # degrees from the hand's axis
 DIGITS = ("thumb", "index", "middle", "ring", "little")
@@ -87,16 +87,6 @@ class HandsData(NamedTuple):
     pose: torch.Tensor
     angles: torch.Tensor
     left: torch.Tensor
-
-
-def _check_non_negative(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-def _check_seed(seed: object) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def _side(u: np.ndarray, poses: str, outer: str, inner: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -277,11 +267,6 @@ def _hands(u: np.ndarray, size: int, poses: str = "gapped", n_fingers: int = 5) 
                      torch.from_numpy(pose), torch.from_numpy(angles).float(), torch.from_numpy(u[:, 10] < 0.5))
 
 
-def _check_size(size: object) -> None:
-    if isinstance(size, bool) or not isinstance(size, int) or size < 32:
-        raise ValueError(f"size must be an integer of at least 32 (pixels), got {size!r}")
-
-
 def render_hands(
     n: int, seed: int, size: int = 64, poses: str = "gapped", n_fingers: int = 5, blur: float = 0.0,
     noise: float = 0.0, hands: str = "both",
@@ -292,8 +277,8 @@ def render_hands(
     [-1, 1]) make them look like a sampler's output; hands picks 'right', 'left' or 'both'
     (half each). The first m hands of a call with n > m are those of the call with m."""
     check_positive_int("n", n)
-    _check_seed(seed)
-    _check_size(size)
+    check_seed(seed)
+    check_int_at_least("size", size, 32, "pixels")
     check_choice("poses", poses, POSE_KINDS)
     if isinstance(n_fingers, bool) or not isinstance(n_fingers, int):
         raise ValueError(f"n_fingers must be an integer from 3 to 7, got {n_fingers!r}")
@@ -301,8 +286,8 @@ def render_hands(
     if n_fingers != 5 and poses != "gapped":
         raise ValueError(f"n_fingers other than 5 needs poses='gapped' (extra fingers fill its empty slots), "
                          f"got n_fingers={n_fingers} with poses={poses!r}")
-    _check_non_negative("blur", blur)
-    _check_non_negative("noise", noise)
+    check_non_negative("blur", blur)
+    check_non_negative("noise", noise)
     check_choice("hands", hands, HANDS)
     data = _hands(_uniforms(n, seed, hands), size, poses, n_fingers)
     images = data.images.numpy()
@@ -319,8 +304,8 @@ def pose_pairs(n: int, seed: int, size: int = 64) -> tuple[HandsData, HandsData]
     mode in `first` and in its other mode in `second`). Their pixel average, or a model that
     interpolates between them, shows that finger in both places or in neither."""
     check_positive_int("n", n)
-    _check_seed(seed)
-    _check_size(size)
+    check_seed(seed)
+    check_int_at_least("size", size, 32, "pixels")
     u, rng = _uniforms(n, seed), np.random.default_rng([seed, 2])
     column, step = 2 * rng.integers(0, 2, n), rng.integers(0, 2, n)  # side: column 0 or 2 of u
     first, second, rows = u.copy(), u.copy(), np.arange(n)

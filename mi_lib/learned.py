@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mi_lib import fast
+from mi_lib import compute
 from mi_lib.checks import check_t_in_schedule
 from mi_lib.diffusion import EpsFn, x0_hat_from_eps
 from mi_lib.hal import sample_chunks
@@ -14,9 +14,10 @@ from mi_lib.schedules import Schedule
 
 
 def model_eps_fn(model: nn.Module, rows: int = 2_500) -> EpsFn:
-    """The sampler's eps_fn for a network: eval mode, no autograd bookkeeping; a ToyMLP
-    computed the fast way, in slices of `rows` rows (mi_lib.fast.eps_fn)."""
-    return fast.eps_fn(model, rows)
+    """The sampler's eps_fn for a network: eval mode, no autograd bookkeeping, computed the way
+    its device suits (mi_lib.compute.eps_fn: on a CPU a ToyMLP the fast way, in slices of
+    `rows` rows; on a GPU whole chunks)."""
+    return compute.eps_fn(model, rows)
 
 
 def learned_eps(model: nn.Module, x: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:

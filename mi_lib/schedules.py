@@ -66,7 +66,7 @@ class Schedule:
     @cached_property
     def alpha_bar_prev(self) -> torch.Tensor:
         """alpha_bar[t - 1], with alpha_bar[-1] = 1 (no noise before the first step)."""
-        return torch.cat([torch.ones(1, dtype=self.betas.dtype), self.alpha_bar[:-1]])
+        return torch.cat([torch.ones(1, dtype=self.betas.dtype, device=self.betas.device), self.alpha_bar[:-1]])
 
     @cached_property
     def posterior_coefs(self) -> tuple[list[float], list[float], list[float]]:
@@ -77,6 +77,14 @@ class Schedule:
         c0 = beta * ab_prev.sqrt() / (1 - ab)
         ct = (1 - ab_prev) * (1 - beta).sqrt() / (1 - ab)
         return c0.tolist(), ct.tolist(), (beta * (1 - ab_prev) / (1 - ab)).tolist()
+
+    def to(self, device: torch.device | str) -> Schedule:
+        """The schedule with its buffers on `device` (itself if they are there already), for
+        training steps that index it by a device tensor of t without a host transfer."""
+        device = torch.device(device)
+        if self.betas.device == device:
+            return self
+        return Schedule(self.betas.to(device), self.timesteps.to(device))
 
     def at(self, t: int) -> float:
         """alpha_bar at step t, checked against the schedule's range."""

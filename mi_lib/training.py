@@ -1,4 +1,5 @@
 """One training loop for every eps network: a generator that yields each step's loss.
+How each step is computed (CPU fast path, or whole batches on a GPU) is mi_lib.compute's choice.
 
 Randomness is a pure function of (seed, step): the shuffle of epoch e and the t and eps of
 step s each come from a generator seeded afresh from them. So a run resumed from a
@@ -14,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from mi_lib import fast
+from mi_lib import compute
 from mi_lib.checkpoints import load_checkpoint, save_checkpoint
 from mi_lib.checks import check_choice, check_finite, check_positive, check_positive_int, check_seed
 from mi_lib.diffusion import q_sample
@@ -42,18 +43,6 @@ def eps_loss(
     return torch.mean((model(xt, schedule.timesteps.to(t.device)[t]) - (eps if target is None else target)) ** 2)
 
 
-def loss_backward(
-    model: nn.Module, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor, eps: torch.Tensor,
-    target: torch.Tensor, chunk: int,
-) -> float:
-    """eps_loss, backpropagated in slices of `chunk` rows (the same gradient up to rounding);
-    a ToyMLP the fast way (mi_lib.fast). Returns the loss."""
-    if isinstance(model, ToyMLP):
-        return fast.loss_backward(model, x0, schedule, t, eps, target, chunk)
-    return fast.backward_in_chunks(lambda sl: eps_loss(model, x0[sl], schedule, t[sl], eps[sl], target[sl]),
-                                   len(x0), chunk)
-
-
 def step_generator(seed: int, stream: int, index: int, device: torch.device) -> torch.Generator:
     """The generator of one epoch's shuffle (stream 0) or one step's t and eps (stream 1)."""
     return make_generator(derived_seed(seed, stream * 7_919_993 + index), device)
@@ -78,15 +67,6 @@ def draw_t_eps(x0: torch.Tensor, T: int, seed: int, step: int) -> tuple[torch.Te
     g = step_generator(seed, 1, step, x0.device)
     t = torch.randint(0, T, (len(x0),), generator=g, device=x0.device)
     return t, torch.randn(x0.shape, generator=g, device=x0.device, dtype=x0.dtype)
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, parameter by parameter; buffers copied."""
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p, 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-        e.copy_(b)
 
 
 def resume(checkpoint: str | Path | None, model: nn.Module, opt: torch.optim.Optimizer, ema: nn.Module | None) -> int:
@@ -136,38 +116,60 @@ def train(
     model: nn.Module, x0: torch.Tensor, schedule: Schedule, steps: int, batch_size: int, *,
     lr: float = 1e-3, seed: int = 0, checkpoint: str | Path | None = None, save_every: int = 1000,
     progress: bool = True, chunk: int | None = None, ema: nn.Module | None = None, ema_decay: float = 0.999,
-    prediction: str = "eps",
+    prediction: str = "eps", autocast: str | None = None,
 ) -> Iterator[TrainStep]:
     """Train `model` to predict eps (or v: `prediction`) on data x0 (N, ...) with Adam (betas
     0.9, 0.999), no warm-up or clipping (the paper's toy set-up, Sec. 4); yields
     TrainStep(step, loss) after each step. Batches: see `batches`; t and eps: `draw_t_eps`.
 
     checkpoint: a file to resume from if it exists (`resume`), saved every save_every steps
-    and at the end. chunk: rows per forward/backward pass (`loss_backward`); None picks 2,500
-    on a CPU and whole batches on a GPU. ema: a copy of `model` that holds the moving average
-    of its weights (`ema_update`, decay ema_decay), saved with it; the toy models use none.
+    and at the end. chunk: rows per forward/backward pass on a CPU (`compute.loss_backward`;
+    None picks 2,500); a GPU takes whole batches. ema: a copy of `model` that holds the moving
+    average of its weights (`compute.ema_update`, decay ema_decay), saved with it; the toy
+    models use none. autocast: 'bfloat16' runs the forward pass under bf16 autocast on a GPU.
+
+    On a GPU no step waits for the device: the losses are read every compute.READ_EVERY steps
+    and at each checkpoint, and the steps in between are yielded then, together. A loop that
+    stops early should stop at a step that is a multiple of READ_EVERY (the model has then
+    taken exactly the steps yielded).
     """
     _check_train_args(model, x0, steps, batch_size, lr, seed, save_every, ema_decay, prediction)
+    compute.check_autocast(autocast)
     device = next(model.parameters()).device
     chunk = chunk if chunk is not None else (2_500 if device.type == "cpu" else batch_size)
     check_positive_int("chunk", chunk)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
+    schedule = schedule.to(device)
+    opt = compute.adam(model, lr)
     start = resume(checkpoint, model, opt, ema)
     model.train()
     bar = progress_bar(range(start, steps), desc="training", initial=start, total=steps, progress=progress)
     data = batches(x0.to(device), min(batch_size, len(x0)), seed, start)
+    pending: list[tuple[int, float | torch.Tensor]] = []
     for step in bar:
         batch = next(data)
         t, eps = draw_t_eps(batch, schedule.T, seed, step)
         target = training_target(prediction, batch, t, schedule, eps)
         opt.zero_grad(set_to_none=True)
-        loss = loss_backward(model, batch, schedule, t, eps, target, chunk)
+        loss = compute.loss_backward(model, batch, schedule, t, eps, target, chunk, autocast)
         opt.step()
         if ema is not None:
-            ema_update(ema, model, ema_decay)
-        if checkpoint is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
+            compute.ema_update(ema, model, ema_decay)
+        saving = checkpoint is not None and ((step + 1) % save_every == 0 or step + 1 == steps)
+        if saving:
             save(checkpoint, model, opt, ema, step + 1)
-        if (step + 1) % 50 == 0:
-            bar.set_postfix(loss=f"{loss:.4f}")
-        yield TrainStep(step + 1, loss)
+        pending.append((step + 1, loss))
+        if isinstance(loss, float) or saving or (step + 1) % compute.READ_EVERY == 0 or step + 1 == steps:
+            yield from _read(pending, bar)
+            pending = []
     model.eval()
+
+
+def _read(pending: list[tuple[int, float | torch.Tensor]], bar) -> Iterator[TrainStep]:
+    """The pending steps as TrainSteps, their device losses read in one transfer."""
+    losses = [loss for _, loss in pending]
+    if losses and isinstance(losses[0], torch.Tensor):
+        losses = torch.stack(losses).tolist()
+    for (step, _), loss in zip(pending, losses, strict=True):
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss:.4f}")
+        yield TrainStep(step, loss)

@@ -22,13 +22,11 @@ from mi_lib import (
 from mi_lib.detection import (
     auroc,
     detection_rates,
-    hal_after_the_fact,
     roc,
-    sample_with_window_hals,
     threshold_for_kept,
     threshold_for_removed,
-    window_times,
 )
+from mi_lib.hal import hal_after_the_fact, sample_with_window_hals, window_times
 
 
 def toy_eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

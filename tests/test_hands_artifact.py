@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from mi_lib.artifacts import __main__ as cli
-from mi_lib.artifacts import build as B
 from mi_lib.artifacts import hands as H
+from mi_lib.artifacts import image_banks as IBK
+from mi_lib.artifacts import image_build as IB
 from mi_lib.artifacts.manifest import sha256
+from mi_lib.artifacts.shapes import to_uint8
 from mi_lib.fingers import count_fingers
 
 TINY = dataclasses.replace(H.RECIPES["hands_gapped"], base=8, steps=4, batch_size=8, n_data=24, n_samples=3,
@@ -48,7 +50,11 @@ def test_unknown_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="name"):
         H.load_hands("hands", tmp_path)
     with pytest.raises(ValueError, match="rec must be a recipe of 'hands_continuous'"):
-        B.build_hands("hands_continuous", tmp_path, tmp_path / "work", TINY, progress=False)
+        _build(tmp_path, tmp_path / "work", TINY, "hands_continuous")
+
+
+def _build(out, work, rec, name="hands_gapped"):
+    return IB.build_image(name, out, work, rec, snapshots=(2,), save_every=2, progress=False)
 
 
 def test_resumed_training_gives_the_losses_of_an_uninterrupted_run(tmp_path):
@@ -63,12 +69,12 @@ def test_resumed_training_gives_the_losses_of_an_uninterrupted_run(tmp_path):
 
 def test_build_writes_a_verified_artifact_that_loads_back(tmp_path, monkeypatch):
     work = tmp_path / "work"
-    manifest = B.build_hands("hands_gapped", tmp_path, work, TINY, progress=False)
+    manifest = _build(tmp_path, work, TINY)
     files = ["hands_gapped.json", "hands_gapped.pt", "hands_gapped_bank.npz"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == files
     for fname, entry in manifest["files"].items():
         assert entry["sha256"] == sha256(tmp_path / fname)
-    assert manifest["command"] == "python -m mi_lib.artifacts build hands_gapped"
+    assert manifest["command"].startswith("python -m mi_lib.artifacts build hands_gapped --set n_data=24 --set base=8 ")
     with np.load(tmp_path / "hands_gapped_bank.npz") as bank:
         assert bank["images"].dtype == np.uint8 and bank["images"].shape == (3, 1, 64, 64)
         assert set(np.unique(bank["images"])) <= set(H.quantize(np.arange(256, dtype=np.uint8)))
@@ -91,11 +97,11 @@ def test_build_writes_a_verified_artifact_that_loads_back(tmp_path, monkeypatch)
     assert all(v.dtype == torch.float16 for v in state["model"].values() if v.is_floating_point())
     assert manifest["built_with"]["weights"] == "float16"
     again = H.redraw_chunk(art["model"], art["recipe"], 1, keep_times=[0])
-    assert np.array_equal(H.quantize(B.to_uint8(again["images"])), B.to_uint8(art["images"][2:]))
+    assert np.array_equal(H.quantize(to_uint8(again["images"])), to_uint8(art["images"][2:]))
     assert torch.allclose(again["hal"].float(), art["hal"][:, 2:], rtol=1e-5)
     # Built again: the finished checkpoint and the cached bank are reused, nothing is sampled.
-    monkeypatch.setattr(H, "sample_hands", lambda *a, **k: pytest.fail("sampled again"))
-    again = B.build_hands("hands_gapped", tmp_path, work, TINY, progress=False)
+    monkeypatch.setattr(IBK, "sample_in_processes", lambda *a, **k: pytest.fail("sampled again"))
+    again = _build(tmp_path, work, TINY)
     assert again["files"] == manifest["files"]
     (tmp_path / "hands_gapped_bank.npz").write_bytes(b"tampered")
     with pytest.raises(ValueError, match="sha256"):
@@ -104,13 +110,11 @@ def test_build_writes_a_verified_artifact_that_loads_back(tmp_path, monkeypatch)
 
 def test_build_resumes_a_shorter_run_and_refuses_another_recipes(tmp_path):
     work = tmp_path / "work"
-    short = B.build_hands("hands_gapped", tmp_path, work, dataclasses.replace(TINY, steps=2, n_samples=1),
-                          progress=False)
-    longer = B.build_hands("hands_gapped", tmp_path, work, dataclasses.replace(TINY, steps=3, n_samples=1),
-                           progress=False)
+    short = _build(tmp_path, work, dataclasses.replace(TINY, steps=2, n_samples=1))
+    longer = _build(tmp_path, work, dataclasses.replace(TINY, steps=4, n_samples=1))
     assert longer["metrics"]["first_losses"][:2] == short["metrics"]["first_losses"]
     with pytest.raises(ValueError, match=r"another recipe.*\['lr'\]"):
-        B.build_hands("hands_gapped", tmp_path, work, dataclasses.replace(TINY, lr=1e-3), progress=False)
+        _build(tmp_path, work, dataclasses.replace(TINY, lr=1e-3))
 
 
 def test_bank_sampled_by_two_processes_is_the_one_of_one(tmp_path):
@@ -122,7 +126,7 @@ def test_bank_sampled_by_two_processes_is_the_one_of_one(tmp_path):
         one = H.sample_hands(model, rec, progress=False)
     finally:
         torch.set_num_threads(threads)
-    two = B.sample_in_processes(model, rec, jobs=2, progress=False, sample=H.sample_hands)
+    two = IBK.sample_in_processes(model, rec, jobs=2, progress=False, sample=H.sample_hands)
     assert two[1].shape == (len(rec.hal_windows), 5)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
 

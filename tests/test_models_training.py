@@ -113,7 +113,7 @@ def test_draw_t_eps_is_a_function_of_seed_and_step():
 
 
 def test_ema_update_is_the_exponential_moving_average():
-    from mi_lib.training import ema_update
+    from mi_lib.compute import ema_update
 
     model, ema = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     before = [p.detach().clone() for p in ema.parameters()]

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mi_lib.artifacts import ARTIFACT_DIR
-from mi_lib.artifacts import build as B
+from mi_lib.artifacts import image_banks as IBK
+from mi_lib.artifacts import image_build as IB
 from mi_lib.artifacts import shapes as S
 from mi_lib.shapes import read_image
 
@@ -40,19 +41,27 @@ def test_artifact_loads_matches_its_manifest_and_is_small():
         assert torch.isfinite(art["model"](art["images"][:2], torch.tensor(10))).all()
 
 
+def _build(out, work, rec):
+    return IB.build_image("shapes", out, work, rec, snapshots=(2,), save_every=2, progress=False)
+
+
 def test_build_resume_and_load_a_tiny_recipe(tmp_path, monkeypatch):
     tiny = dataclasses.replace(S.RECIPE, base=8, steps=4, batch_size=8, n_data=40, n_samples=3, sample_chunk=2,
                                sample_steps=12)
     work = tmp_path / "work"
-    first = B.build_shapes(tmp_path, work, tiny, progress=False)
+    first = _build(tmp_path, work, tiny)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes.json", "shapes.pt", "shapes_bank.npz", "work"]
+    assert first["command"] == ("python -m mi_lib.artifacts build shapes --set n_data=40 --set base=8 "
+                                "--set batch_size=8 --set sample_steps=12 --set n_samples=3 --set sample_chunk=2 "
+                                "--set steps=4")  # the fields that differ from the registry's recipe, in its order
     art = S.load_shapes(tmp_path)
     assert art["images"].shape == (3, 1, 64, 64) and art["recipe"] == tiny
     assert art["images"].min() >= -1 and art["images"].max() <= 1
-    # A second build finds the finished checkpoint and the sampled bank, and resumes from them:
+    assert [s["step"] for s in first["metrics"]["snapshots"]] == [2, 4]
+    # A second build finds the finished checkpoint and the sampled banks, and resumes from them:
     # same weights, same losses, same bank, without sampling again.
-    monkeypatch.setattr(B, "sample_in_processes", lambda *a, **k: pytest.fail("sampled again"))
-    again = B.build_shapes(tmp_path, work, tiny, progress=False)
+    monkeypatch.setattr(IBK, "sample_in_processes", lambda *a, **k: pytest.fail("sampled again"))
+    again = _build(tmp_path, work, tiny)
     assert again["files"]["shapes_bank.npz"] == first["files"]["shapes_bank.npz"]
     assert again["metrics"]["first_losses"] == first["metrics"]["first_losses"]
     assert again["files"]["shapes.pt"]["sha256"] == first["files"]["shapes.pt"]["sha256"]
@@ -70,18 +79,18 @@ def test_build_refuses_to_resume_another_recipes_checkpoint(tmp_path):
     tiny = dataclasses.replace(S.RECIPE, base=8, steps=2, batch_size=8, n_data=40, n_samples=2, sample_chunk=2,
                                sample_steps=12)
     work = tmp_path / "work"
-    short = B.build_shapes(tmp_path, work, tiny, progress=False)
+    short = _build(tmp_path, work, tiny)
     with pytest.raises(ValueError, match=r"another recipe.*\['lr'\]"):
-        B.build_shapes(tmp_path, work, dataclasses.replace(tiny, lr=1e-3), progress=False)
+        _build(tmp_path, work, dataclasses.replace(tiny, lr=1e-3))
     # A longer run of the same recipe resumes: its first steps are the shorter run's.
-    longer = B.build_shapes(tmp_path, work, dataclasses.replace(tiny, steps=3), progress=False)
+    longer = _build(tmp_path, work, dataclasses.replace(tiny, steps=4))
     assert longer["metrics"]["first_losses"][:2] == short["metrics"]["first_losses"]
-    assert len(longer["metrics"]["first_losses"]) == 3
+    assert len(longer["metrics"]["first_losses"]) == 4
     unknown = tmp_path / "unknown"
     unknown.mkdir()
     (unknown / "shapes_train.pt").write_bytes(b"")
     with pytest.raises(ValueError, match="unknown recipe"):
-        B.build_shapes(tmp_path, unknown, tiny, progress=False)
+        _build(tmp_path, unknown, tiny)
 
 
 def test_redraw_chunk_gives_back_that_chunk_of_the_bank(tmp_path):
@@ -113,7 +122,7 @@ def test_sampling_in_processes_gives_the_serial_bank():
         serial = S.sample_shapes(model, tiny, progress=False)
     finally:
         torch.set_num_threads(threads)
-    parallel = B.sample_in_processes(model, tiny, progress=False, jobs=2)
+    parallel = IBK.sample_in_processes(model, tiny, progress=False, jobs=2)
     assert torch.equal(parallel[0], serial[0]) and torch.equal(parallel[1], serial[1])
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
-        B.sample_in_processes(model, tiny, jobs=0)
+        IBK.sample_in_processes(model, tiny, jobs=0)

@@ -34,7 +34,8 @@ def test_redrawn_bank_reads_as_the_shipped_one_with_the_papers_window_inside(sma
     assert torch.allclose(art["hal"][paper], small_bank["hal"].float(), rtol=1e-4)
     assert manifest["metrics"]["largest_move_grey_levels"] <= 2
     # Built again: the parts are kept, nothing is sampled.
-    monkeypatch.setattr("mi_lib.artifacts.build.sample_in_processes", lambda *a, **k: pytest.fail("sampled again"))
+    monkeypatch.setattr("mi_lib.artifacts.image_banks.sample_in_processes",
+                        lambda *a, **k: pytest.fail("sampled again"))
     assert SW.build_shapes_windows(tmp_path / "out", tmp_path / "work", progress=False)["files"] == manifest["files"]
 
 

@@ -21,7 +21,7 @@ import math
 import time
 from pathlib import Path
 
-from mi_lib.artifacts.build import KINDS, kind_of
+from mi_lib.artifacts.build import KINDS, BuildOptions, kind_of
 from mi_lib.artifacts.cli_checks import (
     GROUPS,
     ORDER,  # noqa: F401 (the order of --all, read by the tests)
@@ -29,6 +29,8 @@ from mi_lib.artifacts.cli_checks import (
     report_verify,
     resolve,
 )
+from mi_lib.artifacts.image_banks import image_model
+from mi_lib.artifacts.image_build import with_fields
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, record_manifest
 
 
@@ -57,6 +59,21 @@ def time_left(remaining: list[str], done: list[tuple[str, float]]) -> str:
     return text + (f" (+{unknown} not recorded)" if unknown else "")
 
 
+def recipe_fields(items: list[str]) -> dict:
+    """--set FIELD=VALUE options as {field: value}, each value read as JSON if it parses (a
+    number, a list), else as a string."""
+    fields = {}
+    for item in items:
+        field, eq, value = item.partition("=")
+        if not eq or not field:
+            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            fields[field] = json.loads(value)
+        except json.JSONDecodeError:
+            fields[field] = value
+    return fields
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mi_lib.artifacts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,6 +90,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="processes (one thread each) that sample the shapes or hands bank on a CPU; same images")
     b.add_argument("--replace", action="store_true",
                    help="let a build into mi_lib/artifacts replace an artifact that ships there")
+    b.add_argument("--minutes", type=float, default=None,
+                   help="image models only: a time box; training stops early enough to draw the last bank")
+    b.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="image models only: replace a recipe field (a JSON value), e.g. --set steps=40000")
     sub.add_parser("list", help="list the artifacts, by kind")
     v = sub.add_parser("verify", help="check the shipped artifacts: files, manifests and (toy models) metrics")
     v.add_argument("names", nargs="*", help="artifacts or groups to check (default: every shipped one)")
@@ -95,15 +116,23 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("build needs NAMEs or --all (not both)")
         names = resolve(args.names, args.all)
         check_build(names, Path(args.out_dir), args.jobs, args.device, args.replace)  # before any long work
+        overrides = recipe_fields(args.set)
+        boxed = [n for n in names if not KINDS[kind_of(n)].time_box]
+        if (args.minutes is not None or overrides) and boxed:
+            raise ValueError(f"--minutes and --set apply to the image models only (shapes, hands_gapped, "
+                             f"hands_continuous), not to {', '.join(boxed)}")
+        for name in set(names) - set(boxed):  # a field unknown to a recipe, or a value it refuses
+            with_fields(image_model(name).recipe, overrides)
     except ValueError as exc:
         parser.exit(2, f"{parser.prog} {args.cmd}: error: {exc}\n")
+    options = BuildOptions(Path(args.out_dir), Path(args.work_dir), args.device, args.jobs, True, args.minutes,
+                           overrides)
     shipped = Path(args.out_dir).resolve() == ARTIFACT_DIR.resolve()
     done: list[tuple[str, float]] = []
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name}: {time_left(names[i:], done)}", flush=True)
         start = time.time()
-        manifest = KINDS[kind_of(name)].build(name, Path(args.out_dir), work_dir=args.work_dir, device=args.device,
-                                              jobs=args.jobs)
+        manifest = KINDS[kind_of(name)].build(name, options)
         done.append((name, time.time() - start))
         if shipped:
             record_manifest(name)

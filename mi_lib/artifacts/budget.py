@@ -29,7 +29,7 @@ from mi_lib.artifacts.compact import compact_bank, histogram_edges
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, opening, verified_manifest, write_json
 from mi_lib.checkpoints import load_checkpoint, logged_losses, read_losses, save_checkpoint
 from mi_lib.checks import check_positive_int
-from mi_lib.detection import sample_with_window_hals
+from mi_lib.hal import sample_with_window_hals
 from mi_lib.learned import model_eps_fn
 from mi_lib.training import train
 

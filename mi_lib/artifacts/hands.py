@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from mi_lib.artifacts.image_recipe import ImageRecipe
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, verified_manifest
 from mi_lib.artifacts.shapes import from_uint8, redraw_bank_chunk
-from mi_lib.checks import check_choice, check_positive_int, check_seed
+from mi_lib.checks import check_choice, check_positive_int
 from mi_lib.fingers import count_fingers
 from mi_lib.hal import sample_chunks
 from mi_lib.hands import POSE_KINDS, hands_dataset
 from mi_lib.learned import model_eps_fn
-from mi_lib.prediction import VPrediction
-from mi_lib.schedules import Schedule, cosine_schedule, respace, window_steps
+from mi_lib.schedules import window_steps
 from mi_lib.training import TrainStep, train
 from mi_lib.unet import UNet
 
@@ -41,65 +41,32 @@ HAL_WINDOWS = ((700, 850), (500, 700), (300, 500), (100, 300), (0, 100))
 
 
 @dataclass(frozen=True)
-class HandsRecipe:
-    """How a hands model is made. The paper trains an ADM U-Net on 5,000 images of 11k Hands
-    at 128 x 128 (200k iterations, batch 16, lr 1e-4, cosine schedule, T = 1000, 500 sampling
-    steps: `paper_recipe`). The CPU recipe keeps the data size, the schedule and T, and the
-    Simple Shapes model's choices (mi_lib.artifacts.shapes): a small patch-unshuffled U-Net
-    predicting v, EMA weights, ancestral sampling with the posterior variance and x0_hat
-    clipped to [-1, 1], 250 respaced sampling steps (open in the paper for hands). Hal is
-    recorded over each of `hal_windows` (original times) in the same sampling pass.
+class HandsRecipe(ImageRecipe):
+    """How a hands model is made (mi_lib.artifacts.image_recipe for the shared fields). The paper
+    trains an ADM U-Net on 5,000 images of 11k Hands at 128 x 128 (200k iterations, batch 16,
+    lr 1e-4, cosine schedule, T = 1000, 500 sampling steps: `paper_recipe`). The CPU recipe keeps
+    the data size, the schedule and T, and the Simple Shapes model's choices, at 64 x 64, with
+    250 respaced sampling steps (open in the paper for hands). Hal is recorded over each of
+    `hal_windows` (original times) in the same sampling pass.
 
     The shipped models train 10,000 steps (128 epochs) and draw their banks with the EMA
     weights; their manifests record the losses, the finger counts and the build times."""
 
-    poses: str = "gapped"
-    n_data: int = 5_000
-    data_seed: int = 0
-    size: int = 64
-    base: int = 32
-    mults: tuple[int, ...] = (1, 2, 2)
-    n_res: int = 1
-    patch: int = 4
-    T: int = 1_000
     steps: int = 10_000
-    batch_size: int = 64
-    lr: float = 5e-4
-    prediction: str = "v"
-    ema_decay: float = 0.999
-    seed: int = 0
-    sample_steps: int = 250
-    variance: str = "fixed_small"
-    clip_x0: float | None = 1.0
     n_samples: int = 2_000
-    sample_seed: int = 1
     sample_chunk: int = 25
+    poses: str = "gapped"
+    size: int = 64
     hal_windows: tuple[tuple[int, int], ...] = HAL_WINDOWS
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice("poses", self.poses, POSE_KINDS)
-        for name in ("n_data", "size", "base", "n_res", "patch", "T", "steps", "batch_size", "sample_steps",
-                     "n_samples", "sample_chunk"):
-            check_positive_int(name, getattr(self, name))
-        check_seed(self.data_seed)
-        check_seed(self.seed)
-        check_seed(self.sample_seed)
-        if not self.mults or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.mults):
-            raise ValueError(f"mults must be a non-empty tuple of positive integers, got {self.mults!r}")
+        check_positive_int("size", self.size)
         div = self.patch * 2 ** (len(self.mults) - 1)
         if self.size < 32 or self.size % div:
             raise ValueError(f"size must be at least 32 and divisible by patch * 2 ** (len(mults) - 1) = {div}, "
                              f"got {self.size!r}")
-        if self.sample_steps > self.T:
-            raise ValueError(f"sample_steps must be at most T = {self.T}, got {self.sample_steps!r}")
-        if not (isinstance(self.lr, float | int) and 0 < self.lr < 1):
-            raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
-        if not (isinstance(self.ema_decay, float | int) and 0 <= self.ema_decay < 1):
-            raise ValueError(f"ema_decay must be a number in [0, 1), got {self.ema_decay!r}")
-        check_choice("prediction", self.prediction, ("eps", "v"))
-        check_choice("variance", self.variance, ("fixed_small", "fixed_large"))
-        if self.clip_x0 is not None and not (isinstance(self.clip_x0, float | int) and self.clip_x0 > 0):
-            raise ValueError(f"clip_x0 must be None or a number > 0, got {self.clip_x0!r}")
         if not self.hal_windows or any(
                 not isinstance(w, tuple) or len(w) != 2 or not all(isinstance(t, int) and not isinstance(t, bool)
                                                                    for t in w) or not 0 <= w[0] <= w[1] < self.T
@@ -111,35 +78,14 @@ class HandsRecipe:
     def name(self) -> str:
         return f"hands_{self.poses}"
 
-    @property
-    def epochs(self) -> float:
-        return self.steps * self.batch_size / self.n_data
-
     def data(self) -> torch.Tensor:
         """The training images (n_data, 1, size, size) in [-1, 1]."""
         return hands_dataset(self.n_data, self.data_seed, self.size, self.poses).images
-
-    def schedule(self) -> Schedule:
-        """The training schedule (cosine, T steps)."""
-        return cosine_schedule(self.T)
-
-    def sampling_schedule(self) -> Schedule:
-        return respace(self.schedule(), self.sample_steps)
 
     def windows(self) -> list[tuple[int, int]]:
         """hal_windows as step indices of the sampling schedule."""
         sched = self.sampling_schedule()
         return [window_steps(sched, *w) for w in self.hal_windows]
-
-    def model(self) -> UNet:
-        """A freshly initialised U-Net; its weights depend on `seed` (and the sizes) only."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            return UNet(1, self.base, self.mults, self.n_res, self.patch)
-
-    def eps_model(self, net: UNet) -> nn.Module:
-        """The eps network the samplers call: `net` itself, or VPrediction(net) for a v network."""
-        return net if self.prediction == "eps" else VPrediction(net, self.schedule())
 
 
 RECIPES = {"hands_gapped": HandsRecipe(poses="gapped"), "hands_continuous": HandsRecipe(poses="continuous")}

@@ -20,75 +20,34 @@ import numpy as np
 import torch
 from torch import nn
 
+from mi_lib.artifacts.image_recipe import ImageRecipe
 from mi_lib.artifacts.manifest import ARTIFACT_DIR, verified_manifest
 from mi_lib.checks import check_choice
 from mi_lib.hal import sample_chunks, sample_with_hal
 from mi_lib.learned import model_eps_fn
-from mi_lib.prediction import VPrediction
-from mi_lib.schedules import Schedule, cosine_schedule, respace, window_steps
+from mi_lib.schedules import window_steps
 from mi_lib.shapes import simple_shapes
 from mi_lib.training import TrainStep, train
 from mi_lib.unet import UNet
 
 
 @dataclass(frozen=True)
-class ShapesRecipe:
-    """How the shapes model is made. The paper states the data, the cosine schedule with
-    T = 1000 and 250 sampling steps; the network, optimiser and budget are ours (PAPER.md:
-    open), sized for a CPU. The network predicts v rather than eps (mi_lib.prediction: an
-    eps network trained on a CPU budget made grey blotches from pure noise, as its x0_hat
-    divides by sqrt(alpha_bar) ~ 5e-5 at the first sampling step). Sampling is ancestral with
-    the posterior ('fixed_small') variance and x0_hat clipped to [-1, 1], the usual choices
-    for images (Ho et al. 2020's code)."""
+class ShapesRecipe(ImageRecipe):
+    """How the shapes model is made (mi_lib.artifacts.image_recipe for the shared fields): the
+    paper's data, 4,000 steps of batch 64 on a CPU, a bank of 1,600 images in chunks of 20 (small,
+    so that one chunk can be redrawn in a chapter: redraw_chunk), and Hal over the paper's
+    window, original times 700 to 850 (Sec. 5). The network predicts v rather than eps
+    (mi_lib.prediction: an eps network trained on a CPU budget made grey blotches from pure
+    noise, as its x0_hat divides by sqrt(alpha_bar) ~ 5e-5 at the first sampling step)."""
 
-    n_data: int = 5_000
-    data_seed: int = 0
-    base: int = 32
-    mults: tuple[int, ...] = (1, 2, 2)
-    n_res: int = 1
-    patch: int = 4
-    T: int = 1_000
-    steps: int = 4_000
-    batch_size: int = 64
-    lr: float = 5e-4
-    prediction: str = "v"
-    ema_decay: float = 0.999
-    seed: int = 0
-    sample_steps: int = 250
-    variance: str = "fixed_small"
-    clip_x0: float | None = 1.0
-    n_samples: int = 1_600
-    sample_seed: int = 1
-    sample_chunk: int = 20  # small, so that one chunk can be redrawn in a chapter (redraw_chunk)
     hal_window: tuple[int, int] = (700, 850)  # original times t (paper Sec. 5)
-
-    @property
-    def epochs(self) -> float:
-        return self.steps * self.batch_size / self.n_data
 
     def data(self) -> torch.Tensor:
         return simple_shapes(self.n_data, self.data_seed).images
 
-    def schedule(self) -> Schedule:
-        """The training schedule (cosine, T steps)."""
-        return cosine_schedule(self.T)
-
-    def sampling_schedule(self) -> Schedule:
-        return respace(self.schedule(), self.sample_steps)
-
     def window(self) -> tuple[int, int]:
         """hal_window as step indices of the sampling schedule."""
         return window_steps(self.sampling_schedule(), *self.hal_window)
-
-    def model(self) -> UNet:
-        """A freshly initialised U-Net (it predicts `prediction`); its weights depend on `seed` only."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            return UNet(1, self.base, self.mults, self.n_res, self.patch)
-
-    def eps_model(self, net: UNet) -> nn.Module:
-        """The eps network the samplers call: `net` itself, or VPrediction(net) for a v network."""
-        return net if self.prediction == "eps" else VPrediction(net, self.schedule())
 
 
 RECIPE = ShapesRecipe()

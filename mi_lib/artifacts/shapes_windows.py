@@ -52,7 +52,7 @@ def build_shapes_windows(out_dir: str | Path, work_dir: str | Path, art_dir: str
     """Redraw the shipped bank (of art_dir, default the package's) part by part with Hal over
     every window, check each part's images against the bank, and write NAME.npz and NAME.json
     into out_dir. Returns the manifest."""
-    from mi_lib.artifacts.build import sample_in_processes  # the build machinery imports this module
+    from mi_lib.artifacts.image_banks import sample_in_processes  # it imports this module
 
     shapes = load_shapes(art_dir)
     rec, bank = shapes["recipe"], to_uint8(shapes["images"])
