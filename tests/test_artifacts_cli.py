@@ -37,6 +37,10 @@ def error_of(capsys, *argv: str) -> str:
     (["build", "--all"], "pass --out-dir DIR to build a copy elsewhere, or --replace"),
     (["verify", "toy"], "'toy' is a kind of artifact"),
     (["verify", "--record"], "--record needs the NAMEs"),
+    (["build", "1d_three", "--minutes", "5", "--out-dir", "/x"], "--minutes and --set apply to the image models only"),
+    (["build", "shapes", "--set", "foo=1", "--out-dir", "/x"], "fields must be fields of ShapesRecipe"),
+    (["build", "hands_gapped", "--set", "steps=0", "--out-dir", "/x"], "steps must be a positive integer, got 0"),
+    (["build", "shapes", "--set", "steps", "--out-dir", "/x"], "--set takes FIELD=VALUE, got 'steps'"),
 ])
 def test_each_mistake_is_one_clear_line(capsys, argv, says):
     assert says in error_of(capsys, *argv)
