@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,17 @@ def probe(folder: Path) -> None:
                            + (f" ({said[-1]})" if said else "") + "; grading needs it to create user namespaces")
 
 
+def runtime_under_tmp() -> list[Path]:
+    """What the sandboxed Python needs that lives under /tmp (a virtual environment or a clone
+    made there, as CI may): Python's prefixes and mi_lib's source folder, read-only."""
+    import mi_lib
+
+    paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    paths |= {Path(sys.executable).resolve().parents[1], Path(mi_lib.__file__).resolve().parent}
+    tmp = Path("/tmp").resolve()
+    return sorted(p for p in paths if p.is_relative_to(tmp) and p != tmp and p.exists())
+
+
 def bwrap_args(writable: Mapping[Path, str], hidden: Sequence[Path], env: Mapping[str, str], cwd: str,
                empty: Path, tmp_size: int) -> list[str]:
     """bwrap's options: / read-only, fresh /dev, /proc and /tmp, the `hidden` folders covered by
@@ -74,6 +86,8 @@ def bwrap_args(writable: Mapping[Path, str], hidden: Sequence[Path], env: Mappin
     read-write at its path inside, no network, new user, PID and session, capabilities dropped,
     and the environment cleared to `env`."""
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size", str(tmp_size), "--tmpfs", "/tmp"]
+    for path in runtime_under_tmp():  # the fresh /tmp would cover them; the hidden folders cover them again below
+        args += ["--ro-bind", str(path), str(path)]
     for path in hidden:
         if path.is_dir():
             args += ["--ro-bind", str(empty), str(path)]

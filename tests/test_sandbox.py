@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+import mi_lib
 from mi_lib.sandbox import Limits, run_sandboxed
 
 MARK = "mi-sandbox-test-marker"
-OUTSIDE = Path(__file__).resolve().parent / "written-from-a-sandbox.txt"  # /tmp is the sandbox's own
+# A folder the sandbox always sees (read-only), wherever the clone lives: /tmp is the sandbox's own.
+OUTSIDE = Path(mi_lib.__file__).resolve().parent / "written-from-a-sandbox.txt"
 
 
 def run(tmp_path: Path, code: str, limits: Limits | None = None, hidden=(), writable=None):
