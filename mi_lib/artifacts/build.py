@@ -4,8 +4,6 @@ manifest (mi_lib.artifacts.manifest). Process pools, caches and resumable work f
 here, not in what the chapters import. A new kind needs a recipe, a loader and one entry in KINDS.
 """
 
-from __future__ import annotations
-
 import platform
 import time
 from collections.abc import Callable

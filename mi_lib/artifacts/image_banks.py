@@ -3,8 +3,6 @@ their Hal windows and labellers, banks sampled with Hal over every window in one
 several CPU processes if asked: the same images), and each snapshot's bank, labelled, with the
 AUROC of Hal per window, cached in the build's work folder."""
 
-from __future__ import annotations
-
 import copy
 import dataclasses
 import functools

@@ -6,9 +6,10 @@ against its training budget (paper Sec. 5, measured at several budgets).
 
 `minutes` time-boxes a build: training stops at the first checkpoint step from which the last
 bank, drawn again, would not fit, and that step's bank is the last. Everything is resumable
-from the work folder: the training checkpoint, the loss log and each snapshot's bank.
+from the work folder: the training checkpoint, the loss log and each snapshot's bank. For
+example::
 
-    python -m mi_lib.artifacts build shapes --device cuda --minutes 8
+    python -m mi_lib.artifacts build shapes --device cuda --minutes 8 --set steps=40000
 """
 
 from __future__ import annotations
