@@ -9,7 +9,8 @@ bank, drawn again, would not fit, and that step's bank is the last. Everything i
 from the work folder: the training checkpoint, the loss log and each snapshot's bank. For
 example::
 
-    python -m mi_lib.artifacts build shapes --device cuda --minutes 8 --set steps=40000
+    python -m mi_lib.artifacts build shapes --device cuda \\
+        --minutes 8 --set steps=40000
 """
 
 from __future__ import annotations
