@@ -142,11 +142,16 @@ def _aurocs(hals: np.ndarray, labels: np.ndarray, shapes: bool) -> list[float]:
     return [float(auroc(torch.from_numpy(h[keep]).double(), torch.from_numpy(bad[keep]))) for h in hals]
 
 
+def bank_path(work_dir: Path, name: str, step: int) -> Path:
+    """Where snapshot_bank caches the bank of model `name` at training step `step`."""
+    return Path(work_dir) / f"{name}_bank_{step}.npz"
+
+
 def snapshot_bank(model: ImageModel, rec, ema: torch.nn.Module, step: int, work_dir: Path, name: str,
                   device: torch.device | str, progress: bool, jobs: int = 1) -> dict:
     """The bank of the EMA weights at training step `step` (cached in work_dir): images (uint8,
     hands at H.BANK_LEVELS grey levels), Hal per window, labels, AUROC per window, seconds."""
-    path = work_dir / f"{name}_bank_{step}.npz"
+    path = bank_path(work_dir, name, step)
     stamp = json.dumps({**{k: v for k, v in dataclasses.asdict(rec).items() if k != "steps"},
                         "windows": model.windows})
     if path.is_file():

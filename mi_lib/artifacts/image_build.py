@@ -33,6 +33,7 @@ from mi_lib.artifacts.image_banks import (
     SHAPES_LABELS,
     SNAPSHOTS,
     ImageModel,
+    bank_path,
     image_model,
     snapshot_bank,
 )
@@ -180,7 +181,7 @@ def build_image(name: str, out_dir: str | Path, work_dir: str | Path, rec=None, 
     reached = int(load_checkpoint(checkpoint)["step"]) if checkpoint.is_file() else 0
     wanted = sorted({s for s in snapshots if s <= rec.steps} | {rec.steps})
     banks = {s: snapshot_bank(model, rec, ema, s, work_dir, name, device, False) for s in wanted
-             if s <= reached and (work_dir / f"{name}_bank_{s}.npz").is_file()}
+             if s <= reached and bank_path(work_dir, name, s).is_file()}
     reserve = 0.25 * (deadline - start) if minutes is not None else 0.0
     run = {"target_steps": rec.steps, "minutes": minutes, "device": device, "autocast": autocast, "jobs": jobs,
            "command": command(name, rec, minutes, device),
@@ -195,7 +196,7 @@ def build_image(name: str, out_dir: str | Path, work_dir: str | Path, rec=None, 
     def finish(step: int) -> dict:
         nonlocal reserve
         t0 = time.time()
-        cached = step in banks or (work_dir / f"{name}_bank_{step}.npz").is_file()
+        cached = step in banks or bank_path(work_dir, name, step).is_file()
         banks[step] = snapshot_bank(model, rec, ema, step, work_dir, name, device, progress, jobs)
         if not cached:  # what the last bank will take, measured: 30% more, and 5 s to write
             reserve = 1.3 * (time.time() - t0) + 5.0
