@@ -32,7 +32,7 @@ a CPU; training: 50, as mi_lib reads its losses every 50 steps there) closed by 
 synchronisation, so that each block's time is its own work and a variant
 that queues work without waiting keeps that advantage inside its block. --million also times
 sample_with_hal on 1,000,000 draws in one chunk; --unet times training steps of the Simple
-Shapes U-Net (batch 64) in float32, under bf16 autocast and in channels-last memory format.
+Shapes U-Net (batch 64): eager in float32 and under bf16 autocast, and as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -260,17 +260,18 @@ def time_million(n: int = 1_000_000) -> float:
 
 def unet_rates(steps: int = 300, warm: int = 50) -> dict[str, float]:
     """Training steps per second of the Simple Shapes recipe's U-Net (batch 64, v prediction,
-    EMA) in float32, under bf16 autocast, and in channels-last memory format."""
+    EMA): eager in float32, eager under bf16 autocast, and (on CUDA) replayed as a CUDA graph."""
     from mi_lib.artifacts.shapes import RECIPE
 
     data = RECIPE.data().to(DEVICE)
+    variants = [("eager float32", None, False), ("eager bf16 autocast", "bfloat16", False)]
+    if DEVICE.type == "cuda":
+        variants.append(("CUDA graph float32", None, True))
     rates = {}
-    for label, autocast, fmt in (("float32", None, torch.contiguous_format), ("bf16 autocast", "bfloat16",
-                                 torch.contiguous_format), ("channels-last", None, torch.channels_last)):
-        model = RECIPE.model().to(DEVICE, memory_format=fmt)
-        ema = RECIPE.model().to(DEVICE, memory_format=fmt)
-        loop = train(model, data.contiguous(memory_format=fmt), RECIPE.schedule(), steps=steps, batch_size=64,
-                     lr=RECIPE.lr, ema=ema, prediction="v", progress=False, autocast=autocast)
+    for label, autocast, graphs in variants:
+        model, ema = RECIPE.model().to(DEVICE), RECIPE.model().to(DEVICE)
+        loop = train(model, data, RECIPE.schedule(), steps=steps, batch_size=64, lr=RECIPE.lr, ema=ema,
+                     prediction="v", progress=False, autocast=autocast, graphs=graphs)
         t0 = None
         for s in loop:
             if s.step == warm:

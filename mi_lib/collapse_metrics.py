@@ -119,6 +119,28 @@ def mode_median_hal(x: torch.Tensor, hal: torch.Tensor, mixture: GaussianMixture
     return out
 
 
+
+def mode_width(x: torch.Tensor, mixture: GaussianMixture, k: float = 6.0) -> float:
+    """The root-mean-square distance of the in-support samples of x (within k sigma of their
+    nearest mode) from that mode, in units of its sigma: sqrt(d) for the mixture's own samples
+    in d dimensions (about 1.41 in 2D), larger as recursive training blurs the modes (paper
+    Sec. 6, Fig. 9)."""
+    dist, idx = mixture.distance_to_nearest_mode(x)
+    z = dist / mixture.sigmas[idx]
+    return float(z[z <= k].double().pow(2).mean().sqrt())
+
+
+def half_split_distance(real: torch.Tensor, classifier: torch.nn.Module, seed: int) -> float:
+    """The Frechet distance between two halves of the images `real`, split at random (seeded),
+    on the features of `classifier`: the score's floor, what two finite samples of the same
+    distribution already measure (the paper's FID scale, Sec. 6)."""
+    from mi_lib.digits import digits_features, frechet_distance  # digits imports this module
+
+    perm = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
+    half = len(real) // 2
+    return frechet_distance(digits_features(classifier, real[perm[:half]]),
+                            digits_features(classifier, real[perm[half:]]))
+
 #: The seven shape combinations Simple Shapes holds: each non-empty set of kinds, each once.
 COMBINATIONS: tuple[tuple[str, ...], ...] = tuple(
     tuple(kind for i, kind in enumerate(KINDS) if mask >> i & 1) for mask in range(1, 8)

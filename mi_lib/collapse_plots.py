@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
 from scipy.stats import spearmanr
 
 from mi_lib.collapse_metrics import corner_modes, mode_coverage, mode_median_hal, mode_share
@@ -30,64 +31,107 @@ def series(run: dict, f: str, key: str) -> np.ndarray:
 
 def show_budgets(runs: Sequence[tuple[str, object]]) -> None:
     """A table of the recipes (name, CollapseRecipe): generations, samples kept and drawn,
-    network width, training steps, batch, epochs per generation and sampler."""
+    network width, training steps, batch, epochs per generation and Hal's window (every
+    sampler: T = 500 ancestral steps)."""
     show_table(
-        ["run", "generations", "kept", "drawn (ratio)", "width", "steps", "batch", "epochs / gen.", "sampler"],
-        [[name, rec.generations, f"{rec.n_keep:,}", f"{rec.n_draw:,} ({rec.n_draw / rec.n_keep:.3f})",
-          f"{rec.width}", f"{rec.steps:,} + {rec.anneal_steps:,}", f"{rec.batch_size:,}", f"{rec.epochs:,.0f}",
-          f"T = {rec.T}, Hal over t = {rec.window[1]}..{rec.window[0]}"] for name, rec in runs],
+        ["run", "generations", "kept", "drawn", "width", "steps", "batch", "epochs / gen.", "Hal over t"],
+        [[name, rec.generations, f"{rec.n_keep:,}", f"{rec.n_draw:,}", f"{rec.width}",
+          f"{rec.steps:,} + {rec.anneal_steps:,}", f"{rec.batch_size:,}", f"{rec.epochs:,.0f}",
+          f"{rec.window[1]}..{rec.window[0]}"] for name, rec in runs],
     )
+
+
+def generation_table(run: dict, f: str, width: Sequence[float]) -> None:
+    """Filter f's run, one row per generation: the hallucinated share of its whole draw, the
+    modes covered, their evenness, the mode width (`width`, in sigma) and the final loss."""
+    keys = ("drawn_hallucinated", "drawn_modes_covered", "drawn_mode_evenness", "train_loss")
+    hal, covered, even, loss = (series(run, f, k) for k in keys)
+    show_table(["generation", "hallucinated", "modes covered", "evenness", "mode width (sigma)", "final loss"],
+               [[g, f"{hal[g]:.1%}", covered[g], f"{even[g]:.3f}", f"{width[g]:.2f}", f"{loss[g]:.4f}"]
+                for g in range(len(hal))])
+
+
+def filters_table(run: dict, width: dict[str, Sequence[float]]) -> None:
+    """Per generation and filter: the hallucinated share of the draw, the modes covered and
+    the mode width (`width[f]`, in sigma)."""
+    hal = {f: series(run, f, "drawn_hallucinated") for f in FILTERS}
+    covered = {f: series(run, f, "drawn_modes_covered") for f in FILTERS}
+    show_table(["generation"] + [f"hallucinated, {LABEL[f]}" for f in FILTERS]
+               + ["modes covered (none / random / Hal)", "mode width, sigma (none / random / Hal)"],
+               [[g] + [f"{hal[f][g]:.1%}" for f in FILTERS]
+                + [per_filter(covered, g), per_filter(width, g, "{:.2f}")] for g in range(len(hal["none"]))])
 
 
 def scatter_row(axes: Sequence[plt.Axes], run: dict, f: str, mixture: GaussianMixture, title: bool = True,
                 generations: Sequence[int] | None = None) -> None:
     """One scatter plot per generation (all, or those in `generations`) of filter f's stored
-    samples, hallucinated ones in red."""
+    samples, hallucinated ones in red. The title gives the hallucinated share of the
+    generation's whole draw (its metrics, as the tables print it), not of the stored few."""
     gens = range(len(axes)) if generations is None else generations
     if len(gens) != len(axes):
         raise ValueError(f"generations must name one generation per axis ({len(axes)}), got {list(gens)}")
     edge = float(mixture.means.abs().max() + 6 * mixture.sigmas.max())
     lim = (-edge, edge)  # every mode, with its 6 sigma
+    share = series(run, f, "drawn_hallucinated")
     for g, ax in zip(gens, axes, strict=True):
         x = run["samples"][f][g]
-        h = mixture.hallucinated(x)
-        scatter_2d(ax, x, mixture, h, s=1.5)
+        scatter_2d(ax, x, mixture, mixture.hallucinated(x), s=1.5)
         ax.set(xlim=lim, ylim=lim, xticks=[], yticks=[])
         if title:
-            ax.set_title(f"generation {g}: {float(h.double().mean()):.1%} hal.", fontsize=9)
+            ax.set_title(f"generation {g}\n{share[g]:.1%} hallucinated", fontsize=10)
 
 
-def filter_curves(run: dict) -> plt.Figure:
-    """Per filter and generation: the hallucinated share of the drawn (solid) and kept (dashed)
-    samples, and the evenness of the mode shares."""
-    gens = np.arange(run["recipe"].generations)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4))
-    for f in FILTERS:
-        ax.plot(gens, 100 * series(run, f, "drawn_hallucinated"), "o-", color=COLOR[f], label=f"{LABEL[f]}: drawn")
-        ax.plot(gens, 100 * series(run, f, "kept_hallucinated"), "x--", color=COLOR[f], alpha=0.7,
-                label=f"{LABEL[f]}: kept")
-        ax2.plot(gens, series(run, f, "drawn_mode_evenness"), "o-", color=COLOR[f], label=LABEL[f])
-    ax.set(xlabel="generation", ylabel="hallucinated (%)", xticks=gens, title="2D grid: hallucinated share")
-    ax2.set(xlabel="generation", ylabel="evenness of the mode shares", xticks=gens, title="2D grid: mode coverage")
-    ax.legend(fontsize=8)
-    ax2.legend(fontsize=8)
+def scatter_rows(run: dict, filters: Sequence[str], mixture: GaussianMixture,
+                 generations: Sequence[int] | None = None, size: float = 2.4) -> plt.Figure:
+    """scatter_row for each filter (one row each, labelled), over every generation or those in
+    `generations`."""
+    gens = list(range(run["recipe"].generations) if generations is None else generations)
+    fig, axes = plt.subplots(len(filters), len(gens), figsize=(size * len(gens), 1.1 * size * len(filters)),
+                             squeeze=False)
+    for row, f in zip(axes, filters, strict=True):
+        scatter_row(row, run, f, mixture, generations=gens)
+        row[0].set_ylabel(LABEL[f], fontsize=11)
+    fig.tight_layout()
     return fig
 
 
-def digit_tiles(run: dict, filters: Sequence[str] = ("none", "hal"), n_show: int = 16) -> plt.Figure:
-    """The first n_show (a square number) 8 x 8 digits of each generation, one row per filter."""
-    side = int(round(n_show**0.5))
-    gens = run["recipe"].generations
-    fig, axes = plt.subplots(len(filters), gens, figsize=(2.6 * gens, 2.8 * len(filters)), squeeze=False)
-    for row, f in zip(axes, filters, strict=True):
-        for g, ax in enumerate(row):
-            imgs = run["samples"][f][g][:n_show].reshape(n_show, 8, 8)
-            tiles = imgs.reshape(side, side, 8, 8).permute(0, 2, 1, 3).reshape(8 * side, 8 * side)
-            ax.imshow(tiles.numpy(), cmap="gray_r", vmin=-1, vmax=1)
-            ax.set(xticks=[], yticks=[])
-            ax.set_title(f"generation {g}", fontsize=9)
-        row[0].set_ylabel(LABEL[f])
+def filter_curves(run: dict) -> plt.Figure:
+    """Per filter (colour) and generation: the hallucinated share of the drawn (solid) and kept
+    (dashed) samples, and the evenness of the mode shares."""
+    gens = np.arange(run["recipe"].generations)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for f in FILTERS:
+        ax.plot(gens, 100 * series(run, f, "drawn_hallucinated"), "o-", color=COLOR[f])
+        ax.plot(gens, 100 * series(run, f, "kept_hallucinated"), "x--", color=COLOR[f], alpha=0.7)
+        ax2.plot(gens, series(run, f, "drawn_mode_evenness"), "o-", color=COLOR[f], label=LABEL[f])
+    ax.set(xlabel="generation", ylabel="hallucinated (%)", xticks=gens, title="2D grid: hallucinated share")
+    ax2.set(xlabel="generation", ylabel="evenness of the mode shares", xticks=gens, title="2D grid: mode coverage")
+    handles = [Line2D([], [], color=COLOR[f], lw=2) for f in FILTERS]
+    handles += [Line2D([], [], color="black", marker="o"), Line2D([], [], color="black", ls="--", marker="x")]
+    ax.legend(handles, [LABEL[f] for f in FILTERS] + ["drawn", "kept"], fontsize=10)
+    ax2.legend(fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def digit_tiles(run: dict, filters: Sequence[str] = ("none", "hal"), n_show: int = 8,
+                size: float = 0.75) -> plt.Figure:
+    """The first n_show stored 8 x 8 digits of each generation, one row per generation and
+    filter, each digit in its own framed tile with a gap; generation 0 once (its model is the
+    same under every filter)."""
+    rows = [(filters[0], 0)] + [(f, g) for g in range(1, run["recipe"].generations) for f in filters]
+    fig, axes = plt.subplots(len(rows), n_show, figsize=(size * n_show + 1.8, 1.08 * size * len(rows)),
+                             squeeze=False, gridspec_kw={"wspace": 0.12, "hspace": 0.12})
+    for (f, g), row in zip(rows, axes, strict=True):
+        for i, ax in enumerate(row):
+            ax.imshow(run["samples"][f][g][i].reshape(8, 8).numpy(), cmap="gray_r", vmin=-1, vmax=1)
+            ax.set(xticks=[], yticks=[])
+            ax.grid(False)
+            for side in ax.spines.values():
+                side.set(visible=True, color=COLORS["grey"], linewidth=0.6)
+        name = "all filters" if g == 0 else LABEL[f]
+        row[0].set_ylabel(f"generation {g}\n{name}", rotation=0, ha="right", va="center", fontsize=10)
+    fig.subplots_adjust(left=1.7 / (size * n_show + 1.8), right=0.99, top=0.99, bottom=0.01)
     return fig
 
 
@@ -101,8 +145,28 @@ def fid_curves(fid: dict[str, np.ndarray], floor: float) -> plt.Figure:
     ax.axhline(floor, color="black", ls=":", lw=1, label="two halves of the real digits")
     ax.set(xlabel="generation", ylabel="Frechet distance to the real digits", xticks=gens,
            title="digits: distance per generation", ylim=(0, None))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
+
+
+def digits_table(run: dict) -> None:
+    """A digits run, per generation: the Frechet distance of each filter's draw to the real
+    digits, and the classes covered and their evenness (none / random / Hal)."""
+    fid = {f: series(run, f, "drawn_fid") for f in FILTERS}
+    classes = {f: series(run, f, "drawn_classes_covered") for f in FILTERS}
+    even = {f: series(run, f, "drawn_class_evenness") for f in FILTERS}
+    show_table(["generation"] + [f"Frechet distance, {LABEL[f]}" for f in FILTERS]
+               + ["classes covered (none / random / Hal)", "class evenness (none / random / Hal)"],
+               [[g] + [f"{fid[f][g]:.1f}" for f in FILTERS]
+                + [per_filter(classes, g), per_filter(even, g, "{:.2f}")] for g in range(len(fid["none"]))])
+
+
+def first_draw_table(run: dict, filters: Sequence[str] = ("random", "hal")) -> None:
+    """Generation 0 of a digits run, per filter: the Frechet distance to the real digits of
+    the whole draw and of the kept digits, and their mean Hal."""
+    keys = (("drawn_fid", "{:.1f}"), ("kept_fid", "{:.1f}"), ("hal_drawn_mean", "{:.2e}"), ("hal_kept_mean", "{:.2e}"))
+    show_table(["filter", "distance, drawn", "distance, kept", "mean Hal, drawn", "mean Hal, kept"],
+               [[LABEL[f]] + [fmt.format(series(run, f, k)[0]) for k, fmt in keys] for f in filters])
 
 
 def per_filter(values: dict[str, Sequence[object]], g: int, fmt: str = "{}") -> str:
@@ -112,19 +176,23 @@ def per_filter(values: dict[str, Sequence[object]], g: int, fmt: str = "{}") -> 
 
 def fid_seed_curves(fid: dict[int, dict[str, np.ndarray]], floor: float) -> plt.Figure:
     """fid[seed][filter]: the Frechet distance to the real digits per generation, one line per
-    seed and filter (a marker per seed), over the distance between two halves of the real
-    digits (dotted)."""
+    seed and filter (colour: filter; marker: seed), over the distance between two halves of
+    the real digits (dotted). One legend for the colours and one for the markers."""
     fig, ax = plt.subplots(figsize=(7, 4))
     markers = "os^Dv"
-    for i, (seed, by_filter) in enumerate(fid.items()):
+    for i, by_filter in enumerate(fid.values()):
         for f, values in by_filter.items():
             gens = np.arange(len(values))
-            ax.plot(gens, values, "-", marker=markers[i % len(markers)], color=COLOR[f], alpha=0.8, ms=4,
-                    label=f"{LABEL[f]}, seed {seed}")
-    ax.axhline(floor, color="black", ls=":", lw=1, label="two halves of the real digits")
+            ax.plot(gens, values, "-", marker=markers[i % len(markers)], color=COLOR[f], alpha=0.8, ms=5)
+    ax.axhline(floor, color="black", ls=":", lw=1)
     ax.set(xlabel="generation", ylabel="Frechet distance to the real digits", xticks=gens,
-           title="digits, Hal after the fact: distance per generation and seed", ylim=(0, None))
-    ax.legend(fontsize=7, ncol=2)
+           title="digits, Hal after the fact: distance per generation", ylim=(0, None))
+    filters = list(next(iter(fid.values())))
+    handles = [Line2D([], [], color=COLOR[f], lw=2) for f in filters]
+    handles += [Line2D([], [], color="black", ls="", marker=markers[i % len(markers)]) for i in range(len(fid))]
+    handles.append(Line2D([], [], color="black", ls=":", lw=1))
+    ax.legend(handles, [LABEL[f] for f in filters] + [f"seed {s}" for s in fid] + ["two halves of the real digits"],
+              fontsize=9, ncol=2, loc="upper left")
     return fig
 
 
@@ -151,7 +219,7 @@ def rho_curves(rho: dict[int, np.ndarray]) -> plt.Figure:
     ax.axhline(0, color="black", ls=":", lw=1)
     ax.set(xlabel="generation", ylabel="Spearman rho, Hal vs confidence", xticks=np.arange(len(values)),
            title="does a higher Hal mark a less clear digit?")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -162,27 +230,32 @@ def corner_series(run: dict, f: str, mixture: GaussianMixture) -> np.ndarray:
 
 
 def long_run_curves(runs: dict[int, dict], mixture: GaussianMixture) -> plt.Figure:
-    """runs[seed]: a long 2D run. Per filter (colour) and seed (marker), generation by generation:
-    the hallucinated share of the draw, the modes covered, and the share of the in-support
-    samples at the four corners (the data: 4 / 25, dotted)."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    markers = "os^Dv"
+    """runs[seed]: a long 2D run. Per filter (colour) and seed (line style), generation by
+    generation: the hallucinated share of the draw, the modes covered, and the share of the
+    in-support samples at the four corners (the data: 4 / 25, dotted). One legend below."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.9))
+    styles = ["-", "--", ":", "-."]
     for i, (seed, run) in enumerate(runs.items()):
         gens = np.arange(run["recipe"].generations)
         for f in FILTERS:
-            style = dict(marker=markers[i % len(markers)], color=COLOR[f], ms=3.5, alpha=0.85,
-                         ls="-" if i == 0 else "--", label=f"{LABEL[f]}, seed {seed}")
+            style = dict(color=COLOR[f], lw=1.6, ls=styles[i % len(styles)], label=f"{LABEL[f]}, seed {seed}")
             axes[0].plot(gens, 100 * series(run, f, "drawn_hallucinated"), **style)
             axes[1].plot(gens, series(run, f, "drawn_modes_covered"), **style)
             axes[2].plot(gens, corner_series(run, f, mixture), **style)
     axes[2].axhline(len(corner_modes(mixture)) / mixture.n_modes, color="black", ls=":", lw=1, label="the data")
-    axes[0].set(ylabel="hallucinated (%)", title="hallucinated share of the draw", ylim=(0, 100))
+    axes[0].set(ylabel="hallucinated (%)", title="hallucinated share", ylim=(0, 100))
     axes[1].set(ylabel=f"modes covered (of {mixture.n_modes})", title="modes covered", ylim=(0, mixture.n_modes + 1))
-    axes[2].set(ylabel="share at the 4 corners", title="in-support samples at the corners", ylim=(0, 1.02))
+    axes[2].set(ylabel="share at the 4 corners", title="in-support, at the corners", ylim=(0, 1.02))
+    last = int(gens[-1])
     for ax in axes:
         ax.set_xlabel("generation")
-    axes[2].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+        ax.set_xticks(sorted({*range(0, last + 1, 5), last}))
+    handles = [Line2D([], [], color=COLOR[f], lw=2.5) for f in FILTERS]
+    handles += [Line2D([], [], color="black", ls=styles[i % len(styles)]) for i in range(len(runs))]
+    handles.append(Line2D([], [], color="black", ls=":", lw=1))
+    names = [LABEL[f] for f in FILTERS] + [f"seed {s}" for s in runs] + ["corners in the data"]
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=10, handlelength=2.2)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -211,7 +284,7 @@ def mode_maps(runs: dict[int, dict], mixture: GaussianMixture, f: str = "hal") -
             im = ax.imshow(img, cmap=cmap)
             for (r, c), v in np.ndenumerate(img):
                 dark = im.norm(v) < 0.5 if cmap == "viridis" else im.norm(v) > 0.5
-                ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+                ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=8, color="white" if dark else "black")
             ax.set(xticks=[], yticks=[], title=title)
             fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()

@@ -9,7 +9,8 @@ are each a kernel launch or a wait. On any other device:
 * training runs one forward and backward pass over the whole batch and keeps the loss on the
   device (`loss_backward` returns a tensor; `mi_lib.training.train` reads the losses every
   READ_EVERY steps, in one transfer);
-* Adam is fused and the EMA is one foreach operation over all weights;
+* Adam is fused and the EMA is one foreach operation over all weights; on a CUDA device the
+  whole step is captured once and replayed as a CUDA graph (mi_lib.cuda_graph);
 * an image network may run under bf16 autocast (`autocast`), which the builds record.
 
 Every function here leaves the CPU path as it was: the same operations, the same numbers.
@@ -119,10 +120,25 @@ def loss_backward(
     return loss.detach()
 
 
-def adam(model: nn.Module, lr: float) -> torch.optim.Adam:
-    """Adam (betas 0.9, 0.999) over the model's weights; fused into one kernel off the CPU."""
-    fused = {} if on_cpu(device_of(model)) else {"fused": True}
+def adam(model: nn.Module, lr: float, capturable: bool = False) -> torch.optim.Adam:
+    """Adam (betas 0.9, 0.999) over the model's weights; fused into one kernel off the CPU.
+    capturable: its step count lives on the device, so that a CUDA graph can hold its step
+    (mi_lib.cuda_graph); the arithmetic is the same."""
+    fused = {} if on_cpu(device_of(model)) else {"fused": True, "capturable": capturable}
     return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), **fused)
+
+
+def use_graphs(device: torch.device | str, graphs: bool | None, dtype: str | None) -> bool:
+    """Whether training replays its step as a CUDA graph: `graphs`, or by default on a CUDA
+    device when no autocast is asked for. A CUDA graph off a CUDA device is a ValueError."""
+    device = torch.device(device)
+    if graphs is None:
+        return device.type == "cuda" and dtype is None
+    if not isinstance(graphs, bool):
+        raise ValueError(f"graphs must be True, False or None, got {graphs!r}")
+    if graphs and device.type != "cuda":
+        raise ValueError(f"graphs=True needs a model on a CUDA device, got {device}")
+    return graphs
 
 
 @torch.no_grad()

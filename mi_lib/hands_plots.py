@@ -1,15 +1,20 @@
-"""Figures and tables of the hands chapter (paper Sec. 4.2 and 5, Fig. 5, 20-23): the finger
-angles of the two data sets, generated hands titled by their finger count, each hallucinated
-hand beside its nearest training hand, and Hal's AUROC by window."""
+"""Figures and tables of the hands chapter and its window study (paper Sec. 4.2 and 5, Fig. 5,
+20-23): the finger angles of the two data sets and their gaps, the training losses, generated
+hands titled by their finger count, each hallucinated hand beside its nearest training hand,
+x0_hat along sampling, Hal's AUROC by kind of hallucination and per hand pixel, and the
+text-to-image cell of the talk (FLUX)."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
+from scipy.stats import spearmanr
 
+from mi_lib.detection import auroc
 from mi_lib.fingers import N_CLASSES, READ_AS, FingerConfusion
-from mi_lib.hands import DIGITS, HandsData
+from mi_lib.hands import DIGITS, HandsData, render_hands
 from mi_lib.metrics import Rate
 from mi_lib.plotting import COLORS, image_grid
 from mi_lib.tables import show_table
@@ -80,3 +85,104 @@ def confusion_table(confusion: FingerConfusion) -> None:
     rows = [[str(k)] + [f"{v:,}" for v in row] + [f"{acc:.1%}"]
             for k, row, acc in zip(N_CLASSES, confusion.counts, confusion.accuracy, strict=True)]
     show_table(["drawn \\ read", *READ_AS, "read correctly"], rows)
+
+
+def angle_gaps(data: HandsData) -> dict[str, float]:
+    """Each digit's widest stretch of angles (degrees) that no hand of `data` has, inside the
+    digit's range: more than 20 degrees between the poses of the gapped data (paper Sec. 4.2:
+    modes with empty space between them), a fraction of a degree where the gaps are filled."""
+    return {digit: float(np.diff(np.sort(data.angles[:, j].numpy())).max()) for j, digit in enumerate(DIGITS)}
+
+
+def loss_curves(arts: dict[str, dict], window: int = 100) -> plt.Figure:
+    """The training loss of each shipped model (arts[kind]["losses"]), a running mean over
+    `window` steps, on a log scale."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    for (kind, art), color in zip(arts.items(), [COLORS["data"], COLORS["model"]], strict=False):
+        losses = art["losses"].numpy()
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window - 1, len(losses)), smooth, color=color, label=f"{kind} (mean of {window} steps)")
+    ax.set(xlabel="step", ylabel="loss (mean squared error of v)", yscale="log")
+    ax.legend(fontsize=9)
+    return fig
+
+
+def x0_hat_rows(x0_hat: torch.Tensor, times: list[int], picks: list[int], row_labels: list[str],
+                window: tuple[int, int], size: float = 1.1) -> plt.Figure:
+    """One row per picked sample (x0_hat: (len(times), n, 1, H, W)): its prediction x0_hat at
+    each of `times`, large enough to count fingers, the times inside Hal's window [t_lo, t_hi]
+    framed by a full red rectangle (paper Sec. 5, Fig. 6); each row labelled on its left."""
+    fig, axes = plt.subplots(len(picks), len(times), figsize=(size * len(times) + 1.5, 1.18 * size * len(picks)),
+                             squeeze=False, gridspec_kw={"wspace": 0.08, "hspace": 0.08})
+    for r, (i, label) in enumerate(zip(picks, row_labels, strict=True)):
+        for c, t in enumerate(times):
+            ax = axes[r, c]
+            ax.imshow(x0_hat[c, i, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
+            ax.set(xticks=[], yticks=[])
+            ax.grid(False)
+            for side in ax.spines.values():
+                side.set_visible(False)
+            inside = window[0] <= t <= window[1]
+            if inside:
+                ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, lw=3,
+                                       edgecolor=COLORS["hal"], clip_on=False))
+            if r == 0:
+                ax.set_title(f"t = {t}", fontsize=10, color=COLORS["hal"] if inside else "black")
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+    fig.subplots_adjust(left=1.45 / (size * len(times) + 1.5), right=0.99, top=0.9, bottom=0.02)
+    return fig
+
+
+
+def kind_aurocs(hal: torch.Tensor, fingers: np.ndarray, size: torch.Tensor) -> tuple[float, float, float]:
+    """For Hal over one window of a bank (hal, fingers: (n,), the counter's readings; size:
+    each hand's pixels): the AUROC of Hal for six fingers against five, for four against five,
+    and the Spearman correlation of Hal with the hand's size over the whole bank."""
+    m6, m4 = (fingers == 5) | (fingers == 6), (fingers == 5) | (fingers == 4)
+    return (auroc(hal[m6], torch.from_numpy(fingers[m6] == 6)), auroc(hal[m4], torch.from_numpy(fingers[m4] == 4)),
+            float(spearmanr(hal, size).statistic))
+
+
+def hal_per_pixel_sweep(art: dict, fingers: np.ndarray) -> list[tuple[tuple[int, int], float, float]]:
+    """Per window of a bank (art: hands_model's dict): the AUROC of Hal and of Hal divided by
+    the hand's pixels, on its readable hands (hallucinated: not five fingers)."""
+    keep = fingers >= 0
+    y = torch.from_numpy(fingers[keep] != 5)
+    size = silhouette(art["images"][keep]).sum(1).float()
+    return [(w, auroc(h, y), auroc(h / size, y)) for w, h in zip(art["recipe"].hal_windows, art["hal"][:, keep],
+                                                                   strict=True)]
+
+def flux_hands(run: bool, seed: int, n: int = 4) -> str:
+    """Draw n images of the paper's talk prompt ("a left hand placed on a wooden table, top
+    view") with FLUX.1 [schnell] (4 steps, no guidance) and show them; or say why not: run is
+    False, no CUDA GPU of 40 GB, no diffusers, or the download or sampling failed."""
+    if not run:
+        return "RUN_FLUX is False"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU"
+    if torch.cuda.get_device_properties(0).total_memory < 40 * 2**30:
+        return "the GPU has less than 40 GB"
+    try:
+        from diffusers import FluxPipeline
+    except ImportError:
+        return "diffusers is not installed (pip install diffusers transformers sentencepiece)"
+    try:
+        pipe = FluxPipeline.from_pretrained("black-forest-labs/FLUX.1-schnell", torch_dtype=torch.bfloat16)
+        out = pipe.to("cuda")("a left hand placed on a wooden table, top view", num_inference_steps=4,
+                              guidance_scale=0.0, num_images_per_prompt=n,
+                              generator=torch.Generator("cuda").manual_seed(seed)).images
+    except Exception as err:  # a download or memory failure must not stop the chapter
+        return f"FLUX failed: {err}"
+    fig, axes = plt.subplots(1, n, figsize=(3 * n, 3), squeeze=False)
+    for ax, im in zip(axes[0], out, strict=True):
+        ax.imshow(im)
+        ax.axis("off")
+    plt.show()
+    return "ran"
+
+
+def finger_pixels(n: int, seed: int) -> float:
+    """How many pixels one finger covers: the median, over n rendered hands, of the silhouette
+    pixels that differ between the same hand drawn with six digits and with five."""
+    six, five = (render_hands(n, seed=seed, n_fingers=k).images for k in (6, 5))
+    return float((silhouette(six) != silhouette(five)).sum(1).float().median())

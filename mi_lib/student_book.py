@@ -55,11 +55,20 @@ def classroom_config(config: dict, executed: bool, repository: str | None) -> di
     return config
 
 
+def _pages(chapters: Path) -> list[Path]:
+    """The book's source files under `chapters`, its sub-folders included (the studies, the API
+    pages, the Sphinx extension), without build outputs, caches or hidden files."""
+    skip = {"_build", "__pycache__", ".ipynb_checkpoints"}
+    return sorted(p for p in chapters.rglob("*") if p.is_file()
+                  and not any(part in skip or part.startswith(".") for part in p.relative_to(chapters).parts))
+
+
 def write_site(out: Path, chapters: Path | None = None, repository: str | None = None) -> list[Path]:
     """Write the student edition's sources into `out` (see the module's docstring) from the
     chapters in `chapters` (default: the book's own); return the notebooks written."""
     chapters = Path(chapters) if chapters is not None else ROOT / "book"
-    notebooks = sorted(chapters.glob("*.ipynb"))
+    pages = _pages(chapters)
+    notebooks = [p for p in pages if p.suffix == ".ipynb"]
     if not notebooks:
         raise ValueError(f"chapters must be a folder of chapter notebooks, got {str(chapters)!r} with none")
     sources = [json.loads(p.read_text()) for p in notebooks]
@@ -67,14 +76,18 @@ def write_site(out: Path, chapters: Path | None = None, repository: str | None =
     out = Path(out)
     shutil.rmtree(out / "book", ignore_errors=True)
     (out / "book").mkdir(parents=True)
-    for page in chapters.iterdir():
-        if page.is_file() and page.suffix != ".ipynb":
-            shutil.copy(page, out / "book" / page.name)
+    for page in pages:
+        if page.suffix != ".ipynb":
+            (out / "book" / page.relative_to(chapters)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(page, out / "book" / page.relative_to(chapters))
     written = []
     for path, nb in zip(notebooks, sources, strict=True):
-        (out / "book" / path.name).write_text(json.dumps(classroom_notebook(nb), indent=1) + "\n")
-        written.append(out / "book" / path.name)
+        target = out / "book" / path.relative_to(chapters)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(classroom_notebook(nb), indent=1) + "\n")
+        written.append(target)
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     (out / "_config.yml").write_text(yaml.safe_dump(classroom_config(config, executed, repository), sort_keys=False))
     shutil.copy(ROOT / "_toc.yml", out / "_toc.yml")
+    shutil.copytree(ROOT / "_static", out / "_static", dirs_exist_ok=True)  # the pages' CSS
     return written

@@ -17,10 +17,12 @@ from mi_lib.collapse_metrics import (
     combination_coverage,
     corner_modes,
     coverage_from_counts,
+    half_split_distance,
     mixture_metrics,
     mode_coverage,
     mode_median_hal,
     mode_share,
+    mode_width,
     shapes_metrics,
 )
 from mi_lib.digits import (
@@ -436,3 +438,21 @@ def test_digits_classifier_learns_and_its_features_feed_the_frechet_distance():
     assert conf.median() > 0.9 and digit_confidence(net, torch.zeros(4, 64)).max() < conf.median()
     with pytest.raises(ValueError, match="must be square, got 63"):
         digit_confidence(net, torch.zeros(2, 63))
+
+
+def test_mode_width_is_sqrt_d_on_the_data_and_grows_when_the_modes_blur():
+    mix = mixture_preset("2d_grid")
+    x = mix.sample(20_000, torch.Generator().manual_seed(0))
+    assert mode_width(x, mix) == pytest.approx(2**0.5, abs=0.03)  # E|z|^2 = 2 within 6 sigma
+    means = mix.means[torch.randint(0, mix.n_modes, (20_000,), generator=torch.Generator().manual_seed(1))]
+    blurred = means + 3 * (x - mix.means[mix.distance_to_nearest_mode(x)[1]])
+    assert mode_width(blurred, mix) > 2 * mode_width(x, mix)
+
+
+def test_half_split_distance_is_seeded_and_zero_free():
+    from mi_lib.digits import DigitsNet, load_digits_images
+
+    real, _ = load_digits_images("sklearn")
+    net = DigitsNet().eval()
+    a, b = (half_split_distance(real, net, 3) for _ in range(2))
+    assert a == b and a > 0 and half_split_distance(real, net, 4) != a

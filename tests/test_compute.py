@@ -8,6 +8,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from mi_lib import ToyMLP, WindowVariance, compute, ddpm_sample, linear_schedule, make_generator, model_eps_fn
 from mi_lib.artifacts.shapes import RECIPE
+from mi_lib.cuda_graph import GraphedStep
 
 
 def _aten_ops(fn) -> int:
@@ -54,6 +55,12 @@ def test_the_cpu_keeps_the_fast_path_and_unfused_adam():
     assert not compute.adam(model, 1e-3).defaults.get("fused")
 
 
+def test_cuda_graphs_are_the_default_on_cuda_only_and_never_under_autocast():
+    assert compute.use_graphs("cuda", None, None) and compute.use_graphs("cuda:1", None, None)
+    assert not compute.use_graphs("cuda", None, "bfloat16") and not compute.use_graphs("cpu", None, None)
+    assert not compute.use_graphs("cuda", False, None) and compute.use_graphs("cuda", True, "bfloat16")
+
+
 def test_the_foreach_ema_is_the_parameter_by_parameter_one():
     torch.manual_seed(0)
     model, ema = ToyMLP(2), ToyMLP(2)
@@ -68,7 +75,11 @@ def test_the_foreach_ema_is_the_parameter_by_parameter_one():
 @pytest.mark.parametrize("call, message", [
     (lambda: compute.eps_fn(ToyMLP(1), dtype="float16"), "autocast must be one of"),
     (lambda: compute.eps_fn(ToyMLP(1), rows=0), "rows must be a positive integer"),
-    (lambda: compute.autocast("cpu", "fp8"), "autocast must be one of")])
+    (lambda: compute.autocast("cpu", "fp8"), "autocast must be one of"),
+    (lambda: compute.use_graphs("cpu", True, None), "graphs=True needs a model on a CUDA device, got cpu"),
+    (lambda: compute.use_graphs("cpu", "yes", None), "graphs must be True, False or None, got 'yes'"),
+    (lambda: GraphedStep(ToyMLP(1), compute.adam(ToyMLP(1), 1e-3), linear_schedule(10)),
+     "model must be on a CUDA device to be captured, got cpu")])
 def test_bad_arguments_name_themselves(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -172,6 +172,50 @@ def test_no_sampling_or_training_step_waits_for_the_device():
             torch.cuda.set_sync_debug_mode(0)
 
 
+@pytest.mark.parametrize("make", [_toy, _unet], ids=["toy", "unet"])
+def test_graphed_training_takes_the_eager_steps(make):
+    """train() with its step replayed as a CUDA graph, against the eager step: the same losses
+    and weights (model and EMA) after 14 steps, across two epochs' smaller last batches."""
+    toy = make is _toy
+    net = make() if toy else RECIPE.model()
+    x0 = mixture_preset("1d_three").sample(2_600, make_generator(0)) if toy else RECIPE.data()[:200]
+    batch = 500 if toy else 48  # six batches an epoch, the last of 100 rows; five, the last of 8
+    runs = []
+    for graphs in (False, True):
+        model, ema = copy.deepcopy(net).to(CUDA).train(), copy.deepcopy(net).to(CUDA)
+        steps = train(model, x0, linear_schedule(1000), 14, batch, progress=False, ema=ema, graphs=graphs,
+                      prediction="eps" if toy else "v")
+        runs.append(([s.loss for s in steps], model, ema))
+    (eager, m0, e0), (graphed, m1, e1) = runs
+    assert graphed == pytest.approx(eager, rel=1e-4)
+    for a, b in zip([*m0.parameters(), *e0.parameters()], [*m1.parameters(), *e1.parameters()], strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_a_graphed_step_waits_for_nothing():
+    from mi_lib.cuda_graph import WARMUP, GraphedStep
+
+    net, x0, sched = RECIPE.model(), RECIPE.data()[:200], linear_schedule(1000).to(CUDA)
+    model, ema = net.to(CUDA).train(), copy.deepcopy(net).to(CUDA)
+    opt = compute.adam(model, 1e-3, capturable=True)
+    step_fn, data = GraphedStep(model, opt, sched, ema), batches(x0.to(CUDA), 48, 0)
+
+    def once(step):
+        batch = next(data)
+        t, eps = draw_t_eps(batch, sched.T, 0, step)
+        return step_fn(batch, t, eps, training_target("v", batch, t, sched, eps))
+
+    for step in range(WARMUP + 1):  # the warm-up and the capture
+        once(step)
+    assert step_fn.graph is not None
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        losses = [once(step) for step in range(WARMUP + 1, WARMUP + 8)]  # an epoch's end: 8 rows, eager
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.isfinite(torch.stack(losses)).all()
+
+
 def test_an_image_build_on_cuda_ends_in_a_loadable_artifact(tmp_path):
     from mi_lib.artifacts.hands import load_hands
     from mi_lib.artifacts.image_banks import image_model
@@ -183,6 +227,10 @@ def test_an_image_build_on_cuda_ends_in_a_loadable_artifact(tmp_path):
     manifest = build_image("hands_gapped", tmp_path / "out", tmp_path / "work", rec, "cuda", snapshots=(50, 100),
                            save_every=50, progress=False)
     assert manifest["budget"]["steps"] == 150 and manifest["built_with"]["device"] == "cuda"
+    assert manifest["built_with"]["cuda_graph"] is True
     assert [s["step"] for s in manifest["metrics"]["snapshots"]] == [50, 100, 150]
     loaded = load_hands("hands_gapped", tmp_path / "out")
     assert loaded["images"].shape == (16, 1, 64, 64) and torch.isfinite(loaded["hal"]).all()
+    # The weights are written from the CPU: a machine without CUDA loads them with no map_location.
+    state = torch.load(tmp_path / "out" / "hands_gapped.pt", weights_only=True)
+    assert all(v.device.type == "cpu" for v in state["model"].values())

@@ -13,12 +13,19 @@ from mi_lib.detection_plots import window_aurocs  # noqa: E402
 from mi_lib.fingers import FINGER_CLASSES, counter_confusion, finger_rates  # noqa: E402
 from mi_lib.hands import hands_dataset, render_hands  # noqa: E402
 from mi_lib.hands_plots import (  # noqa: E402
+    angle_gaps,
     angle_histograms,
     confusion_table,
+    finger_pixels,
     finger_title,
+    flux_hands,
+    hal_per_pixel_sweep,
     hands_gallery,
+    kind_aurocs,
+    loss_curves,
     nearest_pairs,
     nearest_training,
+    x0_hat_rows,
 )
 
 
@@ -59,4 +66,34 @@ def test_figures_draw_without_error():
     confusion_table(counter_confusion(3, seed=1))
     assert [finger_title(n) for n in (-1, 1, 5)] == ["unreadable", "1 finger", "5 fingers"]
     assert all(len(f.axes) >= 1 for f in figs)
+    plt.close("all")
+
+
+def test_chapter_helpers_measure_gaps_fingers_and_kinds():
+    gapped, continuous = hands_dataset(300, 0, poses="gapped"), hands_dataset(300, 0, poses="continuous")
+    gaps, filled = angle_gaps(gapped), angle_gaps(continuous)
+    assert all(gaps[d] > 15 for d in ("thumb", "index", "ring", "little")) and filled["thumb"] < gaps["thumb"]
+    assert 15 < finger_pixels(20, seed=4) < 200  # one finger's silhouette, not a hand
+    fingers = np.array([5] * 6 + [6] * 2 + [4] * 2 + [-1])
+    hal = torch.tensor([1.0] * 6 + [3.0] * 2 + [0.5] * 2 + [9.0])
+    six, four, rho = kind_aurocs(hal, fingers, hal * 10)
+    assert six == 1.0 and four == 0.0 and rho == pytest.approx(1.0)
+
+    class Rec:
+        hal_windows = ((0, 5), (5, 9))
+
+    art = {"images": gapped.images[:11], "hal": torch.stack([hal, -hal]), "recipe": Rec}
+    sweep = hal_per_pixel_sweep(art, fingers)
+    assert [w for w, _, _ in sweep] == [(0, 5), (5, 9)] and all(0 <= a <= 1 for _, a, b in sweep for a in (a, b))
+    assert flux_hands(False, 0) == "RUN_FLUX is False"
+
+
+def test_x0_hat_rows_frames_the_window_with_full_rectangles():
+    fig = x0_hat_rows(torch.zeros(3, 4, 1, 8, 8), [900, 800, 0], [0, 2], ["six", "five"], (700, 850))
+    assert len(fig.axes) == 6 and fig.axes[1].get_title() == "t = 800" and fig.axes[0].get_ylabel() == "six"
+    frames = [ax for ax in fig.axes if ax.patches]
+    assert frames == [fig.axes[1], fig.axes[4]]  # t = 800 only, in both rows
+    assert all(not side.get_visible() for side in fig.axes[1].spines.values())  # no L-shaped spines
+    fig = loss_curves({"gapped": {"losses": torch.rand(300)}}, window=10)
+    assert len(fig.axes[0].lines) == 1
     plt.close("all")

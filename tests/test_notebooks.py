@@ -12,6 +12,8 @@ from mi_lib.teaching import check_source, exercise_of, student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
+# The studies at the paper's protocol: pages of their own, built like chapters, without exercises.
+STUDIES = sorted((ROOT / "book" / "studies").glob("*.ipynb"))
 
 
 def _load(path: Path) -> dict:
@@ -22,21 +24,28 @@ def _src(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
-def test_every_chapter_is_in_the_toc():
+def _files(entries: list[dict]) -> set[str]:
+    return {f for e in entries for f in {e["file"], *_files(e.get("sections", []))}}
+
+
+def test_every_chapter_and_study_is_in_the_toc():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = {toc["root"]} | {c["file"] for part in toc["parts"] for c in part["chapters"]}
-    # The Reference part's pages (book/api.md, book/status.md) are markdown, not chapters.
-    assert {f"book/{p.stem}" for p in CHAPTERS} == {f for f in files if not (ROOT / f"{f}.md").exists()}
+    files = {toc["root"]} | _files([c for part in toc["parts"] for c in part["chapters"]])
+    # The Reference part's pages (book/api.md, book/api/, book/status.md) are markdown.
+    notebooks = {str(p.relative_to(ROOT).with_suffix("")) for p in CHAPTERS + STUDIES}
+    assert notebooks == {f for f in files if not (ROOT / f"{f}.md").exists()}
+    numbered = _files([c for part in toc["parts"] if part.get("numbered") for c in part["chapters"]])
+    assert numbered == {f"book/{p.stem}" for p in CHAPTERS} - {toc["root"]}
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CHAPTERS + STUDIES, ids=lambda p: p.name)
 def test_chapter_is_committed_without_outputs(path):
     for cell in _load(path)["cells"]:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: strip outputs"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CHAPTERS + STUDIES, ids=lambda p: p.name)
 def test_chapter_installs_mi_lib_in_colab_from_the_configured_repository(path):
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     first = _load(path)["cells"][0]
@@ -45,7 +54,7 @@ def test_chapter_installs_mi_lib_in_colab_from_the_configured_repository(path):
     assert f'repo = "{url}"' in _src(first) and '"mi-lib @ git+{repo}"' in _src(first), path.name
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CHAPTERS + STUDIES, ids=lambda p: p.name)
 def test_chapter_reads_its_scale_once_in_a_parameters_cell(path):
     cells = _load(path)["cells"]
     params = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
@@ -123,3 +132,26 @@ def test_student_version_rejects_broken_solutions():
         student_version({"cells": [end]})
     with pytest.raises(ValueError, match="cannot nest"):
         student_version({"cells": [start, start, end]})
+
+
+# Chapters still being rewritten for issue 25: strictly expected to fail until they are done.
+PENDING = {"diffusion", "mixture_scores", "learned_scores", "detection", "simple_shapes"}
+_FAILS = pytest.mark.xfail(reason="issue 25: chapter being rewritten", strict=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=_FAILS) if p.stem in PENDING else p for p in CHAPTERS + STUDIES],
+    ids=lambda p: p.name,
+)
+def test_code_fits_the_text_column(path):
+    """Every code line fits the page's code box (79 characters, comments included), and no
+    cell a reader sees is over 20 lines (issue 25: code cut off at the column's edge)."""
+    for i, cell in enumerate(_load(path)["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        lines = _src(cell).splitlines()
+        wide = [line for line in lines if len(line) > 79]
+        assert not wide, f"{path.name} cell {i}: {len(wide)} lines over 79 characters: {wide[0]!r}"
+        if not {"remove-cell", "remove-input"} & set(cell["metadata"].get("tags", [])):
+            assert len(lines) <= 20, f"{path.name} cell {i}: {len(lines)} lines shown"

@@ -24,6 +24,7 @@ from mi_lib.collapse_plots import (  # noqa: E402
     per_filter,
     rho_curves,
     scatter_row,
+    scatter_rows,
     series,
 )
 from mi_lib.detection import (  # noqa: E402
@@ -124,7 +125,11 @@ def test_collapse_figures_read_the_runs():
     scatter_row(axes, run, "none", mix)
     assert axes[2].get_title().startswith("generation 2")
     digits = {"samples": {f: [torch.zeros(16, 64)] * gens for f in metrics}, "recipe": Rec}
-    assert len(digit_tiles(digits).axes) == 2 * gens
+    fig = digit_tiles(digits)
+    assert len(fig.axes) == (1 + 2 * (gens - 1)) * 8  # generation 0 once, then a row per filter
+    assert fig.axes[8].get_ylabel() == "generation 1\nno filter"
+    fig = scatter_rows(run, FILTERS, mix)
+    assert len(fig.axes) == 3 * gens and fig.axes[4].get_title() == "generation 1\n10.0% hallucinated"
     fig = fid_curves({"none": np.array([1.0, 2.0, 3.0])}, floor=0.5)
     assert fig.axes[0].lines[-1].get_ydata()[0] == 0.5
     fig = fid_seed_curves({s: {"none": np.arange(3.0), "hal": np.arange(3.0) + s} for s in (0, 1)}, floor=0.5)
@@ -156,6 +161,8 @@ def test_long_run_figures_read_seeds_generations_and_modes():
     assert corner_series(runs[1], "hal", mix)[-1] == 0.0
     fig = long_run_curves(runs, mix)
     assert [len(ax.lines) for ax in fig.axes] == [6, 6, 7]  # 3 filters x 2 seeds, and the data's 4 / 25
+    assert list(fig.axes[0].get_xticks()) == [0, 2]  # whole generations: every fifth and the last
+    assert len(fig.legends[0].get_texts()) == 6  # 3 filters, 2 seeds, the data
     assert fig.axes[2].lines[2].get_ydata().tolist() == pytest.approx([0.16, 0.16, 1.0])
     fig = mode_maps(runs, mix)
     images = [ax.images[0].get_array() for ax in fig.axes if ax.images]
@@ -163,7 +170,7 @@ def test_long_run_figures_read_seeds_generations_and_modes():
     assert images[1][0, 0] == pytest.approx(0.25) and images[3][2, 2] == 1.0  # top left is mode 4; the centre 12
     fig, axes = plt.subplots(1, 2)
     scatter_row(axes, runs[0], "hal", mix, generations=[0, 2])
-    assert axes[1].get_title() == "generation 2: 0.0% hal."
+    assert axes[1].get_title() == "generation 2\n20.0% hallucinated"  # the whole draw's share, from the metrics
     assert axes[1].get_xlim()[1] > float(mix.means.max())  # every mode in view
     with pytest.raises(ValueError, match="one generation per axis"):
         scatter_row(axes, runs[0], "hal", mix, generations=[0])

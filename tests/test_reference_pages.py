@@ -24,7 +24,8 @@ def _modules() -> set[str]:
 
 
 def test_api_page_documents_each_module_once_where_its_objects_are_defined():
-    documented = re.findall(r"^\.\. automodule:: (\S+)$", (ROOT / "book" / "api.md").read_text(), re.M)
+    pages = [ROOT / "book" / "api.md", *sorted((ROOT / "book" / "api").glob("*.md"))]
+    documented = [m for page in pages for m in re.findall(r"^\.\. automodule:: (\S+)$", page.read_text(), re.M)]
     assert sorted(documented) == sorted(set(documented)), "a module documented twice"
     # mi_lib itself only re-exports: documenting it too would describe every object twice.
     assert set(documented) == _modules()
@@ -34,6 +35,23 @@ def test_reference_is_the_last_part_of_the_toc():
     last = yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"][-1]
     assert last["caption"] == "Reference"
     assert [c["file"] for c in last["chapters"]] == ["book/api", "book/status"]
+    # One API page per topic, each listed under the API page and linked from it.
+    topics = [s["file"] for s in last["chapters"][0]["sections"]]
+    assert sorted(topics) == sorted(f"book/api/{p.stem}" for p in (ROOT / "book" / "api").glob("*.md"))
+    index = (ROOT / "book" / "api.md").read_text()
+    assert [t.removeprefix("book/") for t in topics] == re.findall(r"\{doc\}`(api/\w+)`", index)
+
+
+def test_api_pages_leave_out_namedtuple_field_entries():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from mi_autodoc import _skip_field
+
+    from mi_lib.artifacts.build import BuildOptions
+
+    assert _skip_field(None, "class", "work_dir", BuildOptions.work_dir, False, {}) is True
+    assert _skip_field(None, "class", "build", BuildOptions.__init__, False, {}) is None
 
 
 def test_status_page_has_the_execution_table():

@@ -20,16 +20,40 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-PAGES = [TOC["root"], *(c["file"] for part in TOC["parts"] for c in part["chapters"])]
-# The chapters are the notebooks; the Reference part's pages (API, execution status) are Markdown.
-CHAPTERS = [p for p in PAGES[1:] if (ROOT / f"{p}.ipynb").exists()]
+
+
+def _files(entries: list[dict]) -> list[str]:
+    return [f for e in entries for f in (e["file"], *_files(e.get("sections", [])))]
+
+
+PAGES = [TOC["root"], *_files([c for part in TOC["parts"] for c in part["chapters"]])]
 NUMBERED = [c["file"] for part in TOC["parts"] if part.get("numbered") for c in part["chapters"]]
+# The chapters are the numbered parts' notebooks; the studies at the paper's protocol are
+# notebooks of an unnumbered part; the Reference part's pages (API, status) are Markdown.
+CHAPTERS = [p for p in NUMBERED if (ROOT / f"{p}.ipynb").exists()]
+STUDIES = [p for p in PAGES[1:] if p not in NUMBERED and (ROOT / f"{p}.ipynb").exists()]
+# Chapters whose pages are still being rewritten for issue 25 (too long, code too wide): each is
+# expected to fail until it is done, and strictly, so a finished chapter must leave this set.
+PENDING = {"book/diffusion", "book/mixture_scores", "book/learned_scores", "book/detection", "book/simple_shapes"}
+
+
+LONG = {"book/learned_scores", "book/detection"}
+
+
+def _pending(paths: list[str], pending: set[str] = PENDING) -> list:
+    fails = pytest.mark.xfail(reason="issue 25: page being rewritten", strict=True)
+    return [pytest.param(p, marks=fails) if p in pending else p for p in paths]
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # Flags for a closed network and a root user (see the machine notes): no sandbox, no
 # background connections to Google's services.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 PIPES = re.compile(r"\|\s*-{3,}\s*\|")
+# A heading numbered by hand under Jupyter Book's own numbers: "3.2. 1. A trained model".
+TWO_NUMBERS = re.compile(r"^\s*(\d+\.)+\s+\d+[.)]\s")
+# What a reader scrolls through: a chapter's main line is read in one sitting (issue 25).
+SCREEN = {"width": 1280, "height": 800}
+MAX_SCREENS = 20
 BAR = re.compile(r"\d+%\|[^|\n]*\|\s*\d+/\d+|\d+/\d+ \[\d\d:\d\d<|it/s\]")
 
 
@@ -73,9 +97,9 @@ def _shots(site: Path) -> Path:
     return out
 
 
-def _open(browser, server, page_path: str):
+def _open(browser, server, page_path: str, viewport: dict | None = None):
     """The page, with every request that leaves this machine refused and recorded."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=viewport or {"width": 1280, "height": 900})
     outside: list[str] = []
 
     def route(r):
@@ -125,6 +149,15 @@ def page_problems(page, outside: list[str], math: bool = True) -> list[str]:
     state = page.evaluate("() => [...document.querySelectorAll('script')].map(s => s.textContent).join()")
     if "ProgressModel" in state:
         problems.append("a progress-bar widget embedded in the page")
+    wide = page.evaluate("""() => [...document.querySelectorAll('main pre')]
+        .filter(p => p.offsetParent !== null && p.scrollWidth > p.clientWidth + 1)
+        .map(p => [p.closest('.cell_output') ? 'output' : 'code', p.scrollWidth, p.clientWidth,
+                   p.innerText.split('\\n').reduce((a, b) => b.length > a.length ? b : a, '')])""")
+    for kind, width, room, line in wide:
+        problems.append(f"a {kind} block wider than its box ({width} > {room} px): {line[:60]!r}")
+    for h in page.locator("main h1, main h2, main h3, main h4").all_inner_texts():
+        if TWO_NUMBERS.match(h):
+            problems.append(f"a heading with two numbers: {h.strip()[:60]!r}")
     for t in page.locator("table.mi-table").all():
         if t.locator("th").count() < 2 or t.locator("td").count() < 2:
             problems.append("a results table without header or cells")
@@ -134,7 +167,7 @@ def page_problems(page, outside: list[str], math: bool = True) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("page_path", PAGES)
+@pytest.mark.parametrize("page_path", _pending(PAGES))
 def test_page_reads_right_offline(site, server, browser, page_path):
     page, outside = _open(browser, server, page_path)
     try:
@@ -144,6 +177,9 @@ def test_page_reads_right_offline(site, server, browser, page_path):
         for what, selector in (("table", "table.mi-table"), ("math", "mjx-container[display='true']")):
             if page.locator(selector).count():
                 page.locator(selector).first.screenshot(path=str(_shots(site) / f"{name}-{what}.png"))
+        # Every figure at the size a reader sees it, for people to look at (issue 25).
+        for k, img in enumerate(page.locator("main .cell_output img").all()):
+            img.screenshot(path=str(_shots(site) / f"{name}-figure-{k:02d}.png"))
         assert page_problems(page, outside, math=page_path in [TOC["root"], *CHAPTERS]) == [], name
     finally:
         page.close()
@@ -162,13 +198,17 @@ def test_page_problems_catches_each_defect(site, server, browser, tmp_path):
                 + '<pre>UserWarning: something</pre><img src="missing.png">'
                 + '<p>raw \\\\(\\\\sigma\\\\) left</p>');
             document.querySelectorAll('mjx-container').forEach(m => m.remove());
+            const code = document.querySelector('.cell_input pre');
+            code.textContent += '\\n# ' + 'a comment that runs on '.repeat(8);
+            document.querySelector('main h2').textContent = '1.2. 3. A heading numbered twice';
         }""")
         page.wait_for_timeout(500)
         page.evaluate("""() => document.body.insertAdjacentHTML('beforeend', '<script type='
             + '"application/vnd.jupyter.widget-state+json">{"_model_name": "FloatProgressModel"}</script>')""")
         found = " | ".join(page_problems(page, outside + ["https://cdn.example/mathjax/tex-chtml.js"]))
         for defect in ("pipes", "progress-bar text", "'Warning'", "did not load", "raw TeX", "no typeset math",
-                       "MathJax from the network", "leave this machine", "progress-bar widget"):
+                       "MathJax from the network", "leave this machine", "progress-bar widget",
+                       "code block wider than its box", "heading with two numbers"):
             assert defect in found, (defect, found)
     finally:
         page.close()
@@ -201,11 +241,23 @@ def test_sidebar_lists_every_chapter_in_toc_order(site, server, browser):
     page, _ = _open(browser, server, TOC["root"])
     try:
         hrefs = page.eval_on_selector_all("nav.bd-docs-nav a.reference.internal", "els => els.map(e => e.href)")
-        pages = [re.sub(r"^.*?/(book/[^/#]+)\.html.*$", r"\1", h) for h in hrefs]
+        pages = [re.sub(r"^.*?/(book/[^#]+?)\.html.*$", r"\1", h) for h in hrefs]
         assert [p for p in pages if p in PAGES[1:]] == PAGES[1:]
         numbers = page.eval_on_selector_all("nav.bd-docs-nav a.reference.internal", "els => els.map(e => e.innerText)")
         numbered = [n for p, n in zip(pages, numbers, strict=True) if p in NUMBERED]
         assert len(numbered) == len(CHAPTERS) and NUMBERED == CHAPTERS
         assert all(re.match(rf"{i}\. ", n) for i, n in enumerate(numbered, start=1)), numbered
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_path", _pending(CHAPTERS, LONG))
+def test_chapter_is_read_in_one_sitting(site, server, browser, page_path):
+    """A chapter's main line fits MAX_SCREENS screens of 1280 x 800; its studies are pages of
+    their own (the part "Studies at the paper's protocol")."""
+    page, _ = _open(browser, server, page_path, SCREEN)
+    try:
+        screens = page.evaluate("() => document.documentElement.scrollHeight") / SCREEN["height"]
+        assert screens <= MAX_SCREENS, f"{page_path}: {screens:.1f} screens of 1280 x 800"
     finally:
         page.close()

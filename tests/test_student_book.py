@@ -17,20 +17,27 @@ BOOK = ROOT / "book"
 
 def test_no_solution_reaches_the_student_edition(tmp_path):
     written = write_site(tmp_path / "site")
-    assert sorted(p.name for p in written) == sorted(p.name for p in BOOK.glob("*.ipynb"))
+    site_book = tmp_path / "site" / "book"
+    # The chapters and the studies (book/studies/, pages without exercises).
+    expected = sorted(p.relative_to(BOOK) for p in BOOK.rglob("*.ipynb"))
+    assert sorted(p.relative_to(site_book) for p in written) == expected
     for path in written:
         text = path.read_text()
         assert "solution-start" not in text and "solution-end" not in text, path.name
-        for label, code in solutions(json.loads((BOOK / path.name).read_text())).items():
+        for label, code in solutions(json.loads((BOOK / path.relative_to(site_book)).read_text())).items():
             first = next(line for line in code.splitlines() if line.strip() and not line.startswith("#"))
             assert first not in text, (path.name, label, first)
         checks = [c for c in json.loads(text)["cells"] if "check" in c["metadata"].get("tags", [])]
-        assert checks and all({"raises-exception", "remove-output"} <= set(c["metadata"]["tags"]) for c in checks)
+        assert checks or path.parent != site_book, f"{path.name}: a chapter without check cells"
+        assert all({"raises-exception", "remove-output"} <= set(c["metadata"]["tags"]) for c in checks)
     config = yaml.safe_load((tmp_path / "site" / "_config.yml").read_text())
     assert config["title"].endswith("(student edition)") and config["execute"]["execute_notebooks"] == "cache"
     assert "launch_buttons" not in config and "repository" not in config  # no buttons to the solutions
     assert (tmp_path / "site" / "_toc.yml").read_text() == (ROOT / "_toc.yml").read_text()
-    assert {p.name for p in (tmp_path / "site" / "book").glob("*.md")} == {p.name for p in BOOK.glob("*.md")}
+    assert ({p.relative_to(site_book) for p in site_book.rglob("*.md")}
+            == {p.relative_to(BOOK) for p in BOOK.rglob("*.md")})
+    assert (site_book / "_ext" / "mi_autodoc.py").is_file()  # the API pages' Sphinx extension
+    assert (tmp_path / "site" / "_static" / "mi_code.css").is_file()
 
 
 def test_executed_chapters_keep_their_outputs_but_not_the_solutions(tmp_path):

@@ -110,7 +110,9 @@ def write_artifact(name: str, model: ImageModel, rec, ema_state: dict, losses: l
     shapes = name == "shapes"
     rec = dataclasses.replace(rec, steps=int(steps[-1]))
     weights, bank = out_dir / f"{name}.pt", out_dir / f"{name}_bank.npz"
-    save_checkpoint(weights, {"model": {k: v.half() if v.is_floating_point() else v for k, v in ema_state.items()},
+    # On the CPU whatever device trained it: a loader need not map a CUDA storage.
+    cpu = {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype) for k, v in ema_state.items()}
+    save_checkpoint(weights, {"model": cpu,
                               "losses": torch.tensor(losses[: steps[-1]])})
     windows = np.array(model.windows, dtype=np.int64)
     layout = ({"hal": last["hals"][model.windows.index(rec.hal_window)], "labels": last["labels"]} if shapes
@@ -137,7 +139,8 @@ def write_artifact(name: str, model: ImageModel, rec, ema_state: dict, losses: l
                    "minutes": run["minutes"], "windows": [list(w) for w in model.windows]},
         "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(run["device"]),
                        "device_name": run["device_name"], "threads": torch.get_num_threads(),
-                       "autocast": run["autocast"], "sample_chunk": rec.sample_chunk, "sample_jobs": run["jobs"],
+                       "autocast": run["autocast"], "cuda_graph": run.get("cuda_graph", False),
+                       "sample_chunk": rec.sample_chunk, "sample_jobs": run["jobs"],
                        "train_seconds": round(run["train_seconds"], 1) if math.isfinite(run["train_seconds"]) else None,
                        "sample_seconds": round(sum(float(banks[s]["seconds"]) for s in steps), 1),
                        "weights": "float16"},
@@ -184,6 +187,7 @@ def build_image(name: str, out_dir: str | Path, work_dir: str | Path, rec=None, 
              if s <= reached and bank_path(work_dir, name, s).is_file()}
     reserve = 0.25 * (deadline - start) if minutes is not None else 0.0
     run = {"target_steps": rec.steps, "minutes": minutes, "device": device, "autocast": autocast, "jobs": jobs,
+           "cuda_graph": compute.use_graphs(device, None, autocast),
            "command": command(name, rec, minutes, device),
            "stopped_by": "steps", "device_name": torch.cuda.get_device_name(device)
            if torch.device(device).type == "cuda" else platform.processor() or "cpu"}
