@@ -23,13 +23,13 @@ from mi_lib.tables import show_table
 def angle_histograms(gapped: HandsData, continuous: HandsData, bins: int = 90) -> plt.Figure:
     """One panel per digit: the histogram of its angle (degrees from the hand's axis) in the
     gapped data (modes with empty gaps) and in the continuous data (the gaps filled)."""
-    fig, axes = plt.subplots(1, len(DIGITS), figsize=(13, 2.6), sharey=False)
+    fig, axes = plt.subplots(1, len(DIGITS), figsize=(8.5, 2.4), sharey=False)
     edges = np.linspace(-90, 85, bins)
     for j, (ax, digit) in enumerate(zip(axes, DIGITS, strict=True)):
         for data, color, name in ((gapped, COLORS["data"], "gapped"), (continuous, COLORS["model"], "continuous")):
             ax.hist(data.angles[:, j].numpy(), bins=edges, color=color, alpha=0.6, label=name)
         ax.set(title=digit, xlabel="angle (degrees)", yticks=[])
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 

@@ -121,6 +121,11 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, ncols: int
         if i >= n:
             ax.axis("off")
             continue
+        # A light frame on all four sides: the style drops the top and right spines, which
+        # would leave each white-background tile an L-shaped corner.
+        for side in ax.spines.values():
+            side.set_visible(True)
+            side.set_color("0.75")
         ax.imshow(images[i].numpy(), cmap="gray", vmin=-1, vmax=1)
         if titles:
             ax.set_title(titles[i], fontsize=8, color=(title_colors[i] if title_colors else "black"))
