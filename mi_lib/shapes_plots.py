@@ -149,7 +149,7 @@ def tsne_map(feats: torch.Tensor, groups: dict[str, np.ndarray], seed: int = 0) 
     legend beside the map (paper Fig. 10)."""
     sel = np.concatenate(list(groups.values()))
     emb = TSNE(n_components=2, perplexity=30, init="pca", random_state=seed).fit_transform(feats[sel].numpy())
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     start = 0
     for name, members in groups.items():
         e = emb[start:start + len(members)]
@@ -203,7 +203,7 @@ def between_table(b: Between) -> dict[str, dict[str, float]]:
 def lambda_histograms(b: Between) -> plt.Figure:
     """Histograms of lambda per group, the two centres marked at 0 and 1 and the midpoint
     dashed, the legend above the panel."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 3.0))
     for name, lam in b.position.items():
         ax.hist(lam.numpy(), bins=44, range=(-0.6, 1.6), alpha=0.6, color=GROUP_COLORS[name], density=True,
                 label=name)
