@@ -13,6 +13,7 @@ import torch
 from mi_lib.metrics import Rate
 from mi_lib.mixtures import GaussianMixture
 from mi_lib.plotting import COLORS, density_over_pdf, scatter_2d
+from mi_lib.protocol_plots import density_1d, density_2d, rate_curves
 from mi_lib.schedules import Schedule
 from mi_lib.tables import show_table
 
@@ -62,11 +63,14 @@ def histograms_figure(sets: dict[str, tuple[torch.Tensor, str]],
                       mixture: GaussianMixture) -> plt.Figure:
     """One density histogram per titled set of 1D samples (sets[title] = (samples, colour)),
     each over the true pdf on a log scale (paper Fig. 2); the sample sizes in the titles."""
-    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.4), sharey=True,
+    fig, axes = plt.subplots(1, len(sets), figsize=(2.5 * len(sets), 3.0), sharey=True,
                              squeeze=False)
     for ax, (title, (x, color)) in zip(axes[0], sets.items(), strict=True):
         density_over_pdf(ax, x, mixture, color=color, label="samples")
-        ax.set_title(f"{title}: {len(x):,}")
+        ax.set_title(f"{title}: {len(x):,}", fontsize=10)
+        ax.set_xticks(mixture.means[:, 0].tolist())
+    for ax in axes[0, 1:]:
+        ax.set_ylabel("")
     _legend_below(fig, axes[0, 0], ncol=2)
     return fig
 
@@ -74,10 +78,43 @@ def histograms_figure(sets: dict[str, tuple[torch.Tensor, str]],
 def density_figure(samples: torch.Tensor, mixture: GaussianMixture,
                    title: str) -> plt.Figure:
     """One density histogram of 1D samples over the true pdf, the legend below."""
-    fig, ax = plt.subplots(figsize=(8, 3.4))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
     density_over_pdf(ax, samples, mixture, label=f"{len(samples):,} samples")
     ax.set_title(title)
     _legend_below(fig, ax, ncol=2)
+    return fig
+
+
+def bank_density_figure(bank: dict, mixture: GaussianMixture, title: str) -> plt.Figure:
+    """A 1D protocol bank's density over the true pdf (mi_lib.protocol_plots.density_1d:
+    every draw, log scale, paper Fig. 2), the legend below."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.3))
+    density_1d(ax, bank, mixture, label="draws")
+    ax.set_title(title)
+    _legend_below(fig, ax, ncol=3)
+    return fig
+
+
+def bank_density_pair(banks: dict[str, dict],
+                      mixtures: dict[str, GaussianMixture]) -> plt.Figure:
+    """Side by side, each titled 2D protocol bank as counts per bin on a log colour scale
+    (mi_lib.protocol_plots.density_2d), the modes as circles (paper Fig. 3)."""
+    fig, axes = plt.subplots(1, len(banks), figsize=(4 * len(banks), 3.6), squeeze=False)
+    for ax, (name, bank) in zip(axes[0], banks.items(), strict=True):
+        density_2d(ax, bank, mixtures[name],
+                   title=f"{name}: {bank['metrics']['n']:,} draws")
+    fig.tight_layout()
+    return fig
+
+
+def rates_figure(rates: dict[str, dict[float, Rate]], xlabel: str,
+                 title: str) -> plt.Figure:
+    """Each labelled series' rate against a setting with its 95% interval, log-log
+    (mi_lib.protocol_plots.rate_curves), the legend below."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    rate_curves(ax, rates, xlabel, title)
+    _legend_below(fig, ax, ncol=2)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
@@ -86,7 +123,8 @@ def score_figure(x: torch.Tensor, curves: dict[int, dict[str, torch.Tensor]],
     """Top row: the true and the learned score at each step t of `curves`; bottom row: the
     true and the learned x0 prediction (paper Fig. 4). curves[t] maps 'true score', 'learned
     score', 'true x0_hat' and 'learned x0_hat' to values over the grid x (N, 1)."""
-    fig, axes = plt.subplots(2, len(curves), figsize=(13, 6), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(2, len(curves), figsize=(2.1 * len(curves), 5), sharex=True,
+                             squeeze=False)
     xs = x[:, 0]
     for j, (t, c) in enumerate(curves.items()):
         for i, what in enumerate(("score", "x0_hat")):
@@ -99,7 +137,7 @@ def score_figure(x: torch.Tensor, curves: dict[int, dict[str, torch.Tensor]],
             if what == "score":
                 lim = 1.2 * float(c["learned score"].abs().max())
                 ax.set_ylim(-lim, lim)
-                ax.set_title(f"t = {t}, alpha_bar = {schedule.at(t):.3f}", fontsize=10)
+                ax.set_title(rf"$t = {t}$, $\bar\alpha = {schedule.at(t):.3f}$", fontsize=10)
             else:
                 ax.set_xlabel("x")
         axes[0, j].set_ylabel("score" if j == 0 else "")
@@ -155,7 +193,7 @@ def scatter_pair(samples: dict[str, torch.Tensor],
                  mixtures: dict[str, GaussianMixture]) -> plt.Figure:
     """Side by side, each titled set of 2D samples with its hallucinations in red and its
     modes as circles (paper Fig. 3); one legend below the panels."""
-    fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 5.4),
+    fig, axes = plt.subplots(1, len(samples), figsize=(4 * len(samples), 4.6),
                              squeeze=False)
     for ax, (name, x) in zip(axes[0], samples.items(), strict=True):
         m = mixtures[name]
