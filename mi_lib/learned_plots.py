@@ -41,7 +41,7 @@ def _legend_below(fig: plt.Figure, ax: plt.Axes, ncol: int = 3) -> None:
             a.get_legend().remove()
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9,
                bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.32 / fig.get_figheight(), 1, 1))  # 0.32 in below
 
 
 def loss_figure(recorded: torch.Tensor, live: Sequence[float],
@@ -89,7 +89,7 @@ def bank_density_figure(bank: dict, mixture: GaussianMixture, title: str) -> plt
     """A 1D protocol bank's density over the true pdf (mi_lib.protocol_plots.density_1d:
     every draw, log scale, paper Fig. 2), the legend below."""
     fig, ax = plt.subplots(figsize=(7.5, 3.3))
-    density_1d(ax, bank, mixture, label="draws")
+    density_1d(ax, bank, mixture, label="model")
     ax.set_title(title)
     _legend_below(fig, ax, ncol=3)
     return fig
@@ -114,7 +114,7 @@ def rates_figure(rates: dict[str, dict[float, Rate]], xlabel: str,
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     rate_curves(ax, rates, xlabel, title)
     _legend_below(fig, ax, ncol=2)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))  # two rows
     return fig
 
 
@@ -166,11 +166,13 @@ def max_gap_slope(x: torch.Tensor, x0_hat: torch.Tensor, mixture: GaussianMixtur
 def gap_table(models: dict[str, GapRates], digits: int = 4) -> None:
     """One row per gap of each labelled model (models[label] = [(lo, hi, Rate), ...] as
     mi_lib.metrics.gap_rates or mi_lib.banks.bank_gap_rates give them): its width, the share
-    of all draws that are hallucinations in it, and that share per unit width."""
+    of all draws that are hallucinations in it (count of n), its 95% interval, and that share
+    per unit width."""
+    pct = f".{digits}%"
     show_table(
-        ["model", "gap", "width", "share of all draws", "per unit width"],
-        [[label, f"{lo:g}-{hi:g}", f"{hi - lo:g}", r.format(digits),
-          f"{r.rate / (hi - lo):.{digits}%}"]
+        ["model", "gap", "width", "share of all draws", "95% CI", "per unit width"],
+        [[label, f"{lo:g}-{hi:g}", f"{hi - lo:g}", f"{r.rate:{pct}} ({r.count:,} of {r.n:,})",
+          f"{r.low:{pct}} to {r.high:{pct}}", f"{r.rate / (hi - lo):{pct}}"]
          for label, gaps in models.items() for lo, hi, r in gaps],
     )
 

@@ -87,7 +87,8 @@ def test_tables_show_one_row_per_gap_and_per_mixture(monkeypatch):
     x = torch.tensor([[1.5], [2.5], [2.5], [1.0]], dtype=torch.float64)
     gap_table({"model": gap_rates(x, m)}, digits=1)
     header, rows = shown[-1]
-    assert [r[1] for r in rows] == ["1-2", "2-3"] and rows[1][3].startswith("50.0%")
+    assert [r[1] for r in rows] == ["1-2", "2-3"] and rows[1][3] == "50.0% (2 of 4)"
+    assert rows[1][5] == "50.0%"  # per unit width: the gap is 1 wide
     m2 = mixture_preset("2d_grid")
     x2 = m2.sample(200, make_generator(1))
     d = direction_rates(x2, m2)
