@@ -50,7 +50,7 @@ def budget_figure(study: dict, window: tuple[int, int], paper_steps: int = 20_00
     ax.axvline(paper_steps, color="black", ls="--", lw=0.8, label=f"authors' budget ({paper_steps:,})")
     ax.set(xscale="log", yscale="log", xlabel="training steps (batch 10,000)", ylabel="share of draws",
            title="interpolation against training")
-    ax.legend(fontsize=9, loc="upper center")  # the rate falls: clear of the data
+    ax.legend(fontsize=9, loc="lower left")  # the rate falls: clear of the data
     key = _window_key(window)
     have = [(s, m["windows"][key]) for s, m in zip(steps, ms, strict=True) if key in m["windows"]]
     if have:

@@ -41,14 +41,15 @@ def _legend_below(fig: plt.Figure, ax: plt.Axes, ncol: int = 3) -> None:
             a.get_legend().remove()
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9,
                bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.32 / fig.get_figheight(), 1, 1))  # 0.32 in below
+    rows = -(-len(labels) // ncol)
+    fig.tight_layout(rect=(0, (0.08 + 0.2 * rows) / fig.get_figheight(), 1, 1))
 
 
 def loss_figure(recorded: torch.Tensor, live: Sequence[float],
                 recorded_label: str) -> plt.Figure:
     """The DDPM loss per training step of the run that made a model, with the first steps of
     the same run repeated live on the page on top."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 2.8))
     ax.plot(range(1, len(recorded) + 1), recorded, color=COLORS["grey"], lw=0.6,
             label=recorded_label)
     ax.plot(range(1, len(live) + 1), live, color=COLORS["model"], lw=1,
@@ -63,7 +64,7 @@ def histograms_figure(sets: dict[str, tuple[torch.Tensor, str]],
                       mixture: GaussianMixture) -> plt.Figure:
     """One density histogram per titled set of 1D samples (sets[title] = (samples, colour)),
     each over the true pdf on a log scale (paper Fig. 2); the sample sizes in the titles."""
-    fig, axes = plt.subplots(1, len(sets), figsize=(2.5 * len(sets), 3.0), sharey=True,
+    fig, axes = plt.subplots(1, len(sets), figsize=(2.5 * len(sets), 2.8), sharey=True,
                              squeeze=False)
     for ax, (title, (x, color)) in zip(axes[0], sets.items(), strict=True):
         density_over_pdf(ax, x, mixture, color=color, label="samples")
@@ -78,8 +79,9 @@ def histograms_figure(sets: dict[str, tuple[torch.Tensor, str]],
 def density_figure(samples: torch.Tensor, mixture: GaussianMixture,
                    title: str) -> plt.Figure:
     """One density histogram of 1D samples over the true pdf, the legend below."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 2.9))
     density_over_pdf(ax, samples, mixture, label=f"{len(samples):,} samples")
+    ax.set_ylim(1e-4, 30)
     ax.set_title(title)
     _legend_below(fig, ax, ncol=2)
     return fig
@@ -88,8 +90,9 @@ def density_figure(samples: torch.Tensor, mixture: GaussianMixture,
 def bank_density_figure(bank: dict, mixture: GaussianMixture, title: str) -> plt.Figure:
     """A 1D protocol bank's density over the true pdf (mi_lib.protocol_plots.density_1d:
     every draw, log scale, paper Fig. 2), the legend below."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.3))
+    fig, ax = plt.subplots(figsize=(7.5, 3.0))
     density_1d(ax, bank, mixture, label="model")
+    ax.set_ylim(ax.get_ylim()[0], 30)  # no headroom needed: the legend is below
     ax.set_title(title)
     _legend_below(fig, ax, ncol=3)
     return fig
@@ -114,7 +117,6 @@ def rates_figure(rates: dict[str, dict[float, Rate]], xlabel: str,
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     rate_curves(ax, rates, xlabel, title)
     _legend_below(fig, ax, ncol=2)
-    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))  # two rows
     return fig
 
 
@@ -123,7 +125,7 @@ def score_figure(x: torch.Tensor, curves: dict[int, dict[str, torch.Tensor]],
     """Top row: the true and the learned score at each step t of `curves`; bottom row: the
     true and the learned x0 prediction (paper Fig. 4). curves[t] maps 'true score', 'learned
     score', 'true x0_hat' and 'learned x0_hat' to values over the grid x (N, 1)."""
-    fig, axes = plt.subplots(2, len(curves), figsize=(2.1 * len(curves), 5), sharex=True,
+    fig, axes = plt.subplots(2, len(curves), figsize=(2.1 * len(curves), 4.4), sharex=True,
                              squeeze=False)
     xs = x[:, 0]
     for j, (t, c) in enumerate(curves.items()):
