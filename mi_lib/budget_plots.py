@@ -41,16 +41,16 @@ def budget_figure(study: dict, window: tuple[int, int], paper_steps: int = 20_00
     ms = [r["metrics"] for r in study["budgets"].values()]
     rate = np.array([m["rate"] for m in ms])
     low, high = np.array([m["low"] for m in ms]), np.array([m["high"] for m in ms])
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.5, 3.8))
     seen = rate > 0
     ax.errorbar(steps[seen], rate[seen], yerr=[rate[seen] - low[seen], high[seen] - rate[seen]], fmt="o-",
-                color=COLORS["hal"], capsize=3, label="beyond 6 sigma (95% interval)")
+                color=COLORS["hal"], capsize=3, label="beyond 6 sigma (95% CI)")
     if (~seen).any():
         ax.scatter(steps[~seen], high[~seen], marker="v", color=COLORS["hal"], label="none seen: upper end")
-    ax.axvline(paper_steps, color="black", ls="--", lw=0.8, label=f"the authors' budget ({paper_steps:,} steps)")
+    ax.axvline(paper_steps, color="black", ls="--", lw=0.8, label=f"authors' budget ({paper_steps:,})")
     ax.set(xscale="log", yscale="log", xlabel="training steps (batch 10,000)", ylabel="share of draws",
            title="interpolation against training")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9, loc="lower left")  # the rate falls: clear of the data
     key = _window_key(window)
     have = [(s, m["windows"][key]) for s, m in zip(steps, ms, strict=True) if key in m["windows"]]
     if have:
@@ -59,7 +59,7 @@ def budget_figure(study: dict, window: tuple[int, int], paper_steps: int = 20_00
         ax2.plot(xs, [w["kept"] for _, w in have], "s-", color=COLORS["data"], label="kept at 95% removed")
     ax2.axhline(0.98, color="black", ls=":", lw=0.8, label="the paper's kept (98%)")
     ax2.set(xscale="log", ylim=(0, 1.02), xlabel="training steps (batch 10,000)",
-            title=f"detection, Hal over t = {window[1]}..{window[0]}")
-    ax2.legend(fontsize=8, loc="lower right")
+            title=f"Hal over t = {window[1]}..{window[0]}")
+    ax2.legend(fontsize=9, loc="lower right")
     fig.tight_layout()
     return fig
