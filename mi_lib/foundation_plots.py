@@ -32,8 +32,8 @@ def schedule_curve(schedule: Schedule, marks: list[int], floor: float = 1e-4) ->
     t_floor = int(np.nonzero(ab < floor)[0][0])
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.semilogy(ab, color=COLORS["data"], lw=1.5)
-    for t, marker in zip(marks, "osD^v"):
-        ax.plot(t, ab[t], marker, color="black", ms=6, ls="none",
+    for i, t in enumerate(marks):
+        ax.plot(t, ab[t], "osD^v"[i % 5], color="black", ms=6, ls="none",
                 label=f"t = {t}: {ALPHA_BAR} = {_ab_text(float(ab[t]))}")
     ax.axvline(t_floor, color=COLORS["grey"], ls="--",
                label=f"{ALPHA_BAR} < {floor:g} from t = {t_floor}")
@@ -56,7 +56,7 @@ def noised_histograms(noised: dict[int, torch.Tensor], mixture: GaussianMixture,
     fig, axes = plt.subplots(nrows, ncols, figsize=(7.5, 2.1 * nrows), squeeze=False,
                              sharex=True)
     grid = torch.linspace(*xlim, 800, dtype=torch.float64)[:, None]
-    for ax, t in zip(axes.flat, ts):
+    for ax, t in zip(axes.flat, ts, strict=False):  # a last row may have spare panels
         ab = schedule.at(t)
         ax.hist(noised[t].reshape(-1).numpy(), bins=120, range=xlim, density=True,
                 color=COLORS["data"], alpha=0.6)
@@ -107,7 +107,7 @@ def sample_paths(paths: torch.Tensor, modes: torch.Tensor, t_mark: float,
     ax.set(xlim=(t_max, 0), xlabel="step t (reverse time: sampling runs to the right)",
            ylabel="x_t", title=f"{n} samples travelling with the exact score")
     ax.legend(handles + [line], labels + [mark_label], loc="upper center",
-              bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=9)
+              bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -119,7 +119,7 @@ def denoiser_curves(mixture: GaussianMixture, schedule: Schedule, ts: list[int],
     `ts`, one colour per step (paper, Fig. 4), with one legend under both panels."""
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(ts)))
-    for t, c in zip(ts, colors):
+    for t, c in zip(ts, colors, strict=True):
         score_and_denoiser_1d(axes, mixture, schedule.at(t), xlim=xlim,
                               label=f"t = {t}", color=c)
     axes[0].set_ylim(-score_lim, score_lim)
@@ -128,7 +128,8 @@ def denoiser_curves(mixture: GaussianMixture, schedule: Schedule, ts: list[int],
     axes[0].set_title(r"$\nabla \log p_t(x)$")
     axes[1].set_title(r"$E[x_0 \mid x_t = x]$")
     handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(ts), 7), fontsize=9)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(ts), 7), fontsize=10,
+               handlelength=1.5, columnspacing=1.2)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     return fig
 
@@ -138,7 +139,7 @@ def score_fields(mixture: GaussianMixture, schedule: Schedule, ts: list[int],
     """The closed-form score of a 2D mixture as arrows of unit length at the steps `ts`, one
     panel per step, over the noised modes (crosses)."""
     fig, axes = plt.subplots(1, len(ts), figsize=(2.7 * len(ts), 3), squeeze=False)
-    for ax, t in zip(axes[0], ts):
+    for ax, t in zip(axes[0], ts, strict=True):
         score_field_2d(ax, mixture, schedule.at(t), n=n)
         ax.set_title(f"t = {t}, {ALPHA_BAR} = {_ab_text(schedule.at(t))}", fontsize=10)
     fig.tight_layout()
