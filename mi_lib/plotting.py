@@ -25,24 +25,30 @@ def density_over_pdf(
     label: str = "samples", color: str = COLORS["model"], log: bool = True, xlim: tuple[float, float] | None = None,
 ) -> None:
     """A density histogram of 1D samples over the mixture's true pdf, on a log scale by
-    default (paper Fig. 2): mass between the modes shows up orders of magnitude below them."""
+    default (paper Fig. 2): mass between the modes shows up orders of magnitude below them.
+    The y axis leaves room above the highest peak, so that the legend sits off the data."""
     x = samples.detach().reshape(-1).double().cpu().numpy()
     lo, hi = xlim if xlim is not None else (float(mixture.means.min()) - 0.5, float(mixture.means.max()) + 0.5)
     ax.hist(x, bins=np.linspace(lo, hi, bins + 1), density=True, color=color, alpha=0.6, label=label)
     grid = torch.linspace(lo, hi, 2000, dtype=torch.float64)[:, None]
     ax.plot(grid[:, 0], mixture.log_prob(grid).exp(), color="black", lw=1, label="true pdf")
+    top = float(mixture.log_prob(grid).exp().max())
     if log:
         ax.set_yscale("log")
-        ax.set_ylim(1e-4, None)
+        ax.set_ylim(1e-4, 100 * top)  # two decades of headroom: the legend sits above the peaks
+    else:
+        ax.set_ylim(0, 1.45 * top)
     ax.set_xlim(lo, hi)
     ax.set_xlabel("x")
     ax.set_ylabel("density")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper right", ncol=2)
 
 
 def scatter_2d(ax: plt.Axes, samples: torch.Tensor, mixture: GaussianMixture | None = None,
-               hallucinated: torch.Tensor | None = None, s: float = 1.0, title: str | None = None) -> None:
-    """2D samples as dots, hallucinated ones in red, the modes as crosses."""
+               hallucinated: torch.Tensor | None = None, s: float = 1.0, title: str | None = None,
+               legend: bool = False) -> None:
+    """2D samples as dots, hallucinated ones in red, the modes as circles. With `legend` (and
+    `hallucinated`), a legend for the two colours goes under the axes, off the data."""
     x = samples.detach().double().cpu()
     if hallucinated is None:
         ax.scatter(x[:, 0], x[:, 1], s=s, color=COLORS["model"], alpha=0.5, lw=0)
@@ -56,6 +62,9 @@ def scatter_2d(ax: plt.Axes, samples: torch.Tensor, mixture: GaussianMixture | N
     ax.set_aspect("equal")
     if title:
         ax.set_title(title)
+    if legend and hallucinated is not None:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, markerscale=4,
+                  fontsize=9)
 
 
 def score_and_denoiser_1d(
@@ -91,8 +100,9 @@ def score_field_2d(ax: plt.Axes, mixture: GaussianMixture, alpha_bar: float, n: 
     ax.set_ylim(-lim, lim)
 
 
-def image_strip(images: torch.Tensor, titles: list[str] | None = None, size: float = 1.6) -> plt.Figure:
-    """A row of greyscale images (N, H, W) with optional titles."""
+def image_strip(images: torch.Tensor, titles: list[str] | None = None, size: float = 1.6,
+                fontsize: float = 9) -> plt.Figure:
+    """A row of greyscale images (N, H, W) with optional titles of `fontsize` points."""
     n = images.shape[0]
     fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.15), squeeze=False)
     for i, ax in enumerate(axes[0]):
@@ -101,7 +111,7 @@ def image_strip(images: torch.Tensor, titles: list[str] | None = None, size: flo
         ax.set_yticks([])
         ax.grid(False)
         if titles:
-            ax.set_title(titles[i], fontsize=9)
+            ax.set_title(titles[i], fontsize=fontsize)
     fig.tight_layout()
     return fig
 

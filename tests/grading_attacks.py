@@ -197,7 +197,7 @@ def code_cell(source: str, cell_id: str) -> dict:
 # The code cells a short submission keeps, by their index in the student version: the imports,
 # and the cells that compute the exercises' inputs (diffusion: the schedule, the data, the step).
 KEEP = {"intro": {2, 3}, "diffusion": {2, 3, 5, 7}}
-FIRST = {"intro": 9, "diffusion": 15}  # from here on, everything: the exercises
+FIRST = {"intro": 9, "diffusion": 24}  # from here on, everything: the exercises
 
 
 def submissions(root: Path, sheet: Path) -> dict[str, dict[str, tuple[dict, int]]]:
