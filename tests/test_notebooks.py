@@ -135,7 +135,7 @@ def test_student_version_rejects_broken_solutions():
 
 
 # Chapters still being rewritten for issue 25: strictly expected to fail until they are done.
-PENDING = {"diffusion", "mixture_scores", "detection"}
+PENDING = {"detection"}
 _FAILS = pytest.mark.xfail(reason="issue 25: chapter being rewritten", strict=True)
 
 
