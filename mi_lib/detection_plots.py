@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-import torch
 
 from mi_lib.detection import roc
 from mi_lib.metrics import Rate
@@ -55,7 +55,7 @@ def x0_hat_paths_2d(traj: torch.Tensor, x_end: torch.Tensor, y: torch.Tensor, mi
     point (star), over discs of radius 6 sigma around the modes; the first k in-support samples
     on the top row, the first k hallucinated ones below."""
     good, bad = first_of_each(y, k)
-    fig, axes = plt.subplots(2, k, figsize=(8, 5.8), squeeze=False)
+    fig, axes = plt.subplots(2, k, figsize=(8, 5.0), squeeze=False)
     for row, (idx, label) in enumerate([(good, "in support"), (bad, "hallucinated")]):
         for ax, i in zip(axes[row], idx, strict=False):
             path, end = traj[-last:, i, :].numpy(), x_end[i].numpy()
@@ -88,13 +88,29 @@ def hal_histograms(ax: plt.Axes, hal: torch.Tensor, y: torch.Tensor, title: str,
     if threshold is not None:
         ax.axvline(np.log10(threshold), color="black", ls="--", lw=1, label=threshold_label)
     ax.set(xlabel="log10 Hal", ylabel="density" if density else "samples", title=title)
-    ax.legend(fontsize=9)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.4)  # room for the legend above the bars
+    ax.legend(fontsize=9, loc="upper left")
+
+
+def distance_handles() -> list[Line2D]:
+    """Legend entries of `hal_against_distance`, with markers large enough to read."""
+    return [Line2D([], [], ls="", marker="o", ms=5, color=COLORS["data"], label="in support"),
+            Line2D([], [], ls="", marker="o", ms=5, color=COLORS["hal"], label="hallucinated"),
+            Line2D([], [], color="black", marker="o", ms=4, label="median per bin"),
+            Line2D([], [], color="black", lw=0.8, ls="--", label="6 sigma")]
+
+
+def distance_legend(fig: plt.Figure) -> None:
+    """One legend for a row of `hal_against_distance` panels, above them, off the data."""
+    fig.legend(handles=distance_handles(), loc="upper center", ncol=4, fontsize=9, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
 
 
 def hal_against_distance(ax: plt.Axes, k: torch.Tensor, hal: torch.Tensor, y: torch.Tensor, title: str,
-                         bins: list[float]) -> list[tuple[float, float, torch.Tensor]]:
+                         bins: list[float], legend: bool = True) -> list[tuple[float, float, torch.Tensor]]:
     """Hal against the distance to the nearest mode in sigmas k, with the median per distance
-    bin (bins with at least 20 samples) and the 6 sigma line; returns (lo, hi, Hal) per bin."""
+    bin (bins with at least 20 samples) and the 6 sigma line; returns (lo, hi, Hal) per bin.
+    legend=False leaves the legend to `distance_legend`."""
     ax.scatter(k[~y], hal[~y], s=1, alpha=0.3, color=COLORS["data"], label="in support")
     ax.scatter(k[y], hal[y], s=3, alpha=0.8, color=COLORS["hal"], label="hallucinated")
     binned = [(lo, hi, hal[(k >= lo) & (k < hi)]) for lo, hi in zip(bins, bins[1:], strict=False)]
@@ -103,11 +119,8 @@ def hal_against_distance(ax: plt.Axes, k: torch.Tensor, hal: torch.Tensor, y: to
             label="median per bin")
     ax.axvline(6, color="black", lw=0.8, ls="--", label="6 sigma")
     ax.set(xscale="log", yscale="log", xlabel="distance to nearest mode (sigmas)", ylabel="Hal", title=title)
-    handles = [Line2D([], [], ls="", marker="o", ms=5, color=COLORS["data"], label="in support"),
-               Line2D([], [], ls="", marker="o", ms=5, color=COLORS["hal"], label="hallucinated"),
-               Line2D([], [], color="black", marker="o", ms=4, label="median per bin"),
-               Line2D([], [], color="black", lw=0.8, ls="--", label="6 sigma")]
-    ax.legend(handles=handles, loc="lower right", fontsize=9)
+    if legend:
+        ax.legend(handles=distance_handles(), loc="lower right", fontsize=9)
     return binned
 
 
@@ -134,6 +147,9 @@ def window_sweep(sweep: dict[tuple[int, int], float], length: int, paper_window:
     axes[0].plot(*zip(*position, strict=True), "o-", color=COLORS["model"])
     axes[0].set(xscale="symlog", xlabel=f"start t1 of a window of {length} steps",
                 ylabel="AUROC", title="where")
+    ticks = [t for t in (0, 5, 15, 50, 200, 1000) if t <= max(p[0] for p in position) * 1.1]
+    axes[0].set_xticks(ticks, [str(t) for t in ticks])
+    axes[0].minorticks_off()
     axes[1].plot(*zip(*lengths, strict=True), "o-", color=COLORS["model"])
     axes[1].set(xscale="log", xlabel="length L of a window t = L - 1 .. 0", title="how long")
     for ax in axes:
@@ -170,7 +186,7 @@ def x0_hat_image_strips(x0_hat: torch.Tensor, times: list[int], picks: list[int]
                 ax.set_title(f"t = {t}", fontsize=9, color=COLORS["hal"] if inside else "black")
         axes[r, 0].set_ylabel(f"{labels[i]}\nHal {float(hal[i]):.1e}", rotation=0, ha="right", va="center",
                               fontsize=9, color=COLORS["hal"] if labels[i] == "hallucinated" else "black")
-    fig.subplots_adjust(left=1.3 / (size * len(times) + 1.4), right=0.99, top=0.8, bottom=0.02)
+    fig.subplots_adjust(left=1.3 / (size * len(times) + 1.4), right=0.99, top=0.86, bottom=0.02)
     fig.suptitle("x0_hat during sampling; red frames: the Hal window", fontsize=10)
     return fig
 
@@ -187,7 +203,7 @@ def window_aurocs(ax: plt.Axes, labels: list[str], aurocs: list[float], interval
     ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=0.8, label="chance")
     ax.set_xticks(x, labels)
     ax.set(xlabel="window (original t)", ylabel="AUROC", ylim=(0, 1))
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="upper left", fontsize=9)
 
 
 def after_the_fact_figure(during: dict[str, torch.Tensor], after: dict[str, list[torch.Tensor]],
@@ -195,7 +211,7 @@ def after_the_fact_figure(during: dict[str, torch.Tensor], after: dict[str, list
     """Hal after the fact (one re-noising) against Hal recorded while sampling, per data set,
     log-log with the rank correlation rho in the title; and the ROC curves of the first data
     set's three scores: while sampling, after the fact, and the mean of the re-noisings."""
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3), gridspec_kw={"wspace": 0.45})
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.6), gridspec_kw={"wspace": 0.5})
     for ax, name in zip(axes[:2], during, strict=False):
         d, a, lab = during[name], after[name][0], y[name]
         ax.scatter(d[~lab], a[~lab], s=1, alpha=0.3, color=COLORS["data"])
@@ -204,7 +220,8 @@ def after_the_fact_figure(during: dict[str, torch.Tensor], after: dict[str, list
                title=f"{titles[name]}\nrho = {rho[name]:.2f}")
     handles = [Line2D([], [], ls="", marker="o", ms=5, color=COLORS["data"], label="in support"),
                Line2D([], [], ls="", marker="o", ms=5, color=COLORS["hal"], label="hallucinated")]
-    axes[0].legend(handles=handles, loc="lower right", fontsize=9)
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, bbox_to_anchor=(0.36, 0.0))
+    fig.subplots_adjust(bottom=0.3, top=0.85)
     name = next(iter(during))
     n = len(after[name])
     for label, score, color in [("during", during[name], COLORS["model"]), ("after, 1", after[name][0], COLORS["data"]),

@@ -34,8 +34,8 @@ def operating_table(ops: dict[str, dict], paper: dict[str, tuple[float, float]],
         if "auroc_ci" in r:
             auc += f" ({r['auroc_ci'][0]:.3f} to {r['auroc_ci'][1]:.3f})"
         window = [window_name(windows[name])] if windows else []
-        rows.append([(titles or {}).get(name, name), *window, f"{paper[name][0]:.0%} / {paper[name][1]:.0%}", ci(r["removed"]),
-                     ci(r["kept"]), f"{r['removed_at_kept'].rate:.1%}", auc])
+        rows.append([(titles or {}).get(name, name), *window, f"{paper[name][0]:.0%} / {paper[name][1]:.0%}",
+                     ci(r["removed"]), ci(r["kept"]), f"{r['removed_at_kept'].rate:.1%}", auc])
     show_table(["data", *(["window t"] if windows else []), "paper: removed / kept", "ours: removed",
                 "ours: kept", "removed at the paper's kept", "AUROC"], rows)
 

@@ -81,7 +81,7 @@ def spread(traj: torch.Tensor, t: int, share: float = 0.8) -> float:
 def path_motion(traj: torch.Tensor, y: torch.Tensor, window: tuple[int, int]) -> dict[str, float]:
     """How 1D x0_hat paths move inside a Hal window: for the hallucinated (y) and the other
     samples, the median change of x0_hat from one step to the next, the largest such change,
-    and the median net drift |x0_hat(t_lo) - x0_hat(t_hi)|; in x's units."""
+    and the median net drift, the size of x0_hat(t_lo) - x0_hat(t_hi); in x's units."""
     w = traj[window_rows(window, traj.shape[0]), :, 0].double()
     step, net = w.diff(dim=0).abs(), (w[-1] - w[0]).abs()
     out = {}
@@ -94,7 +94,8 @@ def path_motion(traj: torch.Tensor, y: torch.Tensor, window: tuple[int, int]) ->
 
 def sample_sizes(scale: str) -> tuple[dict[str, int], int]:
     """The chapter's number of samples per mixture, and the sampling chunk, at `scale`."""
-    n = {"1d_three": by_scale(scale, quick=16_000, paper=100_000), "2d_grid": by_scale(scale, quick=2_000, paper=100_000)}
+    n = {"1d_three": by_scale(scale, quick=16_000, paper=100_000),
+         "2d_grid": by_scale(scale, quick=2_000, paper=100_000)}
     return n, by_scale(scale, quick=2_000, paper=10_000)
 
 
