@@ -89,7 +89,8 @@ def hal_histograms(ax: plt.Axes, hal: torch.Tensor, y: torch.Tensor, title: str,
         ax.axvline(np.log10(threshold), color="black", ls="--", lw=1, label=threshold_label)
     ax.set(xlabel="log10 Hal", ylabel="density" if density else "samples", title=title)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.4)  # room for the legend above the bars
-    ax.legend(fontsize=9, loc="upper left")
+    # an opaque box, so that the threshold line does not run through the labels
+    ax.legend(fontsize=9, loc="upper left", frameon=True, framealpha=0.9, edgecolor="none")
 
 
 def distance_handles() -> list[Line2D]:
@@ -211,7 +212,7 @@ def after_the_fact_figure(during: dict[str, torch.Tensor], after: dict[str, list
     """Hal after the fact (one re-noising) against Hal recorded while sampling, per data set,
     log-log with the rank correlation rho in the title; and the ROC curves of the first data
     set's three scores: while sampling, after the fact, and the mean of the re-noisings."""
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.6), gridspec_kw={"wspace": 0.5})
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), gridspec_kw={"wspace": 0.5})
     for ax, name in zip(axes[:2], during, strict=False):
         d, a, lab = during[name], after[name][0], y[name]
         ax.scatter(d[~lab], a[~lab], s=1, alpha=0.3, color=COLORS["data"])
@@ -221,7 +222,7 @@ def after_the_fact_figure(during: dict[str, torch.Tensor], after: dict[str, list
     handles = [Line2D([], [], ls="", marker="o", ms=5, color=COLORS["data"], label="in support"),
                Line2D([], [], ls="", marker="o", ms=5, color=COLORS["hal"], label="hallucinated")]
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, bbox_to_anchor=(0.36, 0.0))
-    fig.subplots_adjust(bottom=0.3, top=0.85)
+    fig.subplots_adjust(bottom=0.28, top=0.84)
     name = next(iter(during))
     n = len(after[name])
     for label, score, color in [("during", during[name], COLORS["model"]), ("after, 1", after[name][0], COLORS["data"]),
