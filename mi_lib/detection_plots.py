@@ -9,6 +9,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from mi_lib.detection import roc
 from mi_lib.metrics import Rate
@@ -29,7 +31,7 @@ def x0_hat_paths_1d(traj: torch.Tensor, y: torch.Tensor, mixture: GaussianMixtur
     T = traj.shape[0]
     ts = np.arange(T - 1, -1, -1)
     good, bad = first_of_each(y, k)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4), gridspec_kw={"width_ratios": [1, 1.3]})
     for ax, last in zip(axes, (301, 60), strict=True):
         for idx, color in [(good, COLORS["data"]), (bad, COLORS["hal"])]:
             for i in idx:
@@ -40,9 +42,10 @@ def x0_hat_paths_1d(traj: torch.Tensor, y: torch.Tensor, mixture: GaussianMixtur
     axes[1].axvspan(*window[::-1], color=COLORS["grey"], alpha=0.2, label="Hal window")
     axes[1].plot([], [], color=COLORS["data"], label="ends on a mode")
     axes[1].plot([], [], color=COLORS["hal"], label="ends between modes")
-    axes[1].legend(loc="upper left")
+    axes[1].legend(loc="upper left", fontsize=9)
     axes[0].set_title("last 300 steps")
     axes[1].set_title("last 60 steps")
+    fig.tight_layout()
     return fig
 
 
@@ -52,7 +55,7 @@ def x0_hat_paths_2d(traj: torch.Tensor, x_end: torch.Tensor, y: torch.Tensor, mi
     point (star), over discs of radius 6 sigma around the modes; the first k in-support samples
     on the top row, the first k hallucinated ones below."""
     good, bad = first_of_each(y, k)
-    fig, axes = plt.subplots(2, k, figsize=(11, 7.2), squeeze=False)
+    fig, axes = plt.subplots(2, k, figsize=(8, 5.0), squeeze=False)
     for row, (idx, label) in enumerate([(good, "in support"), (bad, "hallucinated")]):
         for ax, i in zip(axes[row], idx, strict=False):
             path, end = traj[-last:, i, :].numpy(), x_end[i].numpy()
@@ -65,8 +68,9 @@ def x0_hat_paths_2d(traj: torch.Tensor, x_end: torch.Tensor, y: torch.Tensor, mi
             centre = (pts.max(0) + pts.min(0)) / 2
             r = max(0.3, 0.6 * float((pts.max(0) - pts.min(0)).max()))
             ax.set(xlim=(centre[0] - r, centre[0] + r), ylim=(centre[1] - r, centre[1] + r), aspect="equal")
-            ax.set_title(f"{label}, sample {i}", fontsize=9)
-    fig.suptitle(f"x0_hat over the last {last} steps (light: t = {last - 1}, dark: t = 0)")
+            ax.set_title(f"{label}, sample {i}", fontsize=10)
+            ax.locator_params(nbins=4)
+    fig.suptitle(f"x0_hat over the last {last} steps (light: t = {last - 1}, dark: t = 0)", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -84,22 +88,40 @@ def hal_histograms(ax: plt.Axes, hal: torch.Tensor, y: torch.Tensor, title: str,
     if threshold is not None:
         ax.axvline(np.log10(threshold), color="black", ls="--", lw=1, label=threshold_label)
     ax.set(xlabel="log10 Hal", ylabel="density" if density else "samples", title=title)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.4)  # room for the legend above the bars
+    # an opaque box, so that the threshold line does not run through the labels
+    ax.legend(fontsize=9, loc="upper left", frameon=True, framealpha=0.9, edgecolor="none")
+
+
+def distance_handles() -> list[Line2D]:
+    """Legend entries of `hal_against_distance`, with markers large enough to read."""
+    return [Line2D([], [], ls="", marker="o", ms=5, color=COLORS["data"], label="in support"),
+            Line2D([], [], ls="", marker="o", ms=5, color=COLORS["hal"], label="hallucinated"),
+            Line2D([], [], color="black", marker="o", ms=4, label="median per bin"),
+            Line2D([], [], color="black", lw=0.8, ls="--", label="6 sigma")]
+
+
+def distance_legend(fig: plt.Figure) -> None:
+    """One legend for a row of `hal_against_distance` panels, above them, off the data."""
+    fig.legend(handles=distance_handles(), loc="upper center", ncol=4, fontsize=9, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
 
 
 def hal_against_distance(ax: plt.Axes, k: torch.Tensor, hal: torch.Tensor, y: torch.Tensor, title: str,
-                         bins: list[float]) -> list[tuple[float, float, torch.Tensor]]:
+                         bins: list[float], legend: bool = True) -> list[tuple[float, float, torch.Tensor]]:
     """Hal against the distance to the nearest mode in sigmas k, with the median per distance
-    bin (bins with at least 20 samples) and the 6 sigma line; returns (lo, hi, Hal) per bin."""
+    bin (bins with at least 20 samples) and the 6 sigma line; returns (lo, hi, Hal) per bin.
+    legend=False leaves the legend to `distance_legend`."""
     ax.scatter(k[~y], hal[~y], s=1, alpha=0.3, color=COLORS["data"], label="in support")
     ax.scatter(k[y], hal[y], s=3, alpha=0.8, color=COLORS["hal"], label="hallucinated")
     binned = [(lo, hi, hal[(k >= lo) & (k < hi)]) for lo, hi in zip(bins, bins[1:], strict=False)]
     full = [(lo, hi, h) for lo, hi, h in binned if len(h) >= 20]
     ax.plot([(lo + min(hi, 20)) / 2 for lo, hi, _ in full], [h.median() for _, _, h in full], "k-o", ms=4,
             label="median per bin")
-    ax.axvline(6, color="black", lw=0.8, ls="--")
-    ax.set(xscale="log", yscale="log", xlabel="distance to the nearest mode (sigmas)", ylabel="Hal", title=title)
-    ax.legend(loc="upper left", markerscale=4)
+    ax.axvline(6, color="black", lw=0.8, ls="--", label="6 sigma")
+    ax.set(xscale="log", yscale="log", xlabel="distance to nearest mode (sigmas)", ylabel="Hal", title=title)
+    if legend:
+        ax.legend(handles=distance_handles(), loc="lower right", fontsize=9)
     return binned
 
 
@@ -114,7 +136,7 @@ def roc_with_paper(ax: plt.Axes, hal: torch.Tensor, y: torch.Tensor, auroc: floa
     ax.scatter(1 - paper[1], paper[0], marker="*", s=120, color="black", zorder=3, label="paper")
     ax.set(xlabel="in-support samples removed (1 - kept)", ylabel="hallucinations removed", title=title,
            aspect="equal", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=9)
 
 
 def window_sweep(sweep: dict[tuple[int, int], float], length: int, paper_window: tuple[int, int]) -> plt.Figure:
@@ -122,42 +144,50 @@ def window_sweep(sweep: dict[tuple[int, int], float], length: int, paper_window:
     t = 0 by their length (right), with the paper's window as a dashed line."""
     position = [(w[0], a) for w, a in sweep.items() if w[1] - w[0] == length - 1]
     lengths = sorted((w[1] + 1, a) for w, a in sweep.items() if w[0] == 0)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4), sharey=True)
     axes[0].plot(*zip(*position, strict=True), "o-", color=COLORS["model"])
-    axes[0].set(xscale="symlog", xlabel=f"window start t1 ({length} steps: t1 .. t1 + {length - 1})",
+    axes[0].set(xscale="symlog", xlabel=f"start t1 of a window of {length} steps",
                 ylabel="AUROC", title="where")
+    ticks = [t for t in (0, 5, 15, 50, 200, 1000) if t <= max(p[0] for p in position) * 1.1]
+    axes[0].set_xticks(ticks, [str(t) for t in ticks])
+    axes[0].minorticks_off()
     axes[1].plot(*zip(*lengths, strict=True), "o-", color=COLORS["model"])
-    axes[1].set(xscale="log", xlabel="window length (steps t = 0 .. L - 1)", title="how long")
+    axes[1].set(xscale="log", xlabel="length L of a window t = L - 1 .. 0", title="how long")
     for ax in axes:
         ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=0.8)
         ax.axhline(sweep[paper_window], color="black", ls="--", lw=0.8,
                    label=f"paper's window (t = {paper_window[1]}..{paper_window[0]})")
         ax.set_ylim(0.3, 1)
-        ax.legend(loc="lower left")
+    axes[0].legend(loc="lower left", fontsize=9)
+    fig.tight_layout()
     return fig
 
 
 def x0_hat_image_strips(x0_hat: torch.Tensor, times: list[int], picks: list[int], labels: list[str],
                         hal: torch.Tensor, window: tuple[int, int]) -> plt.Figure:
     """One row per picked sample: its x0_hat image at each of `times` (x0_hat: (len(times), n,
-    1, H, W)), columns inside the Hal window [t_lo, t_hi] framed in red; each row says the
-    sample's label and Hal."""
-    fig, axes = plt.subplots(len(picks), len(times), figsize=(1.1 * len(times), 1.25 * len(picks)), squeeze=False)
+    1, H, W)), the columns inside the Hal window [t_lo, t_hi] framed by a full red rectangle
+    (paper Sec. 5, Fig. 6); each row says the sample's label and Hal."""
+    size = 0.85
+    fig, axes = plt.subplots(len(picks), len(times), figsize=(size * len(times) + 1.4, 1.12 * size * len(picks) + 0.5),
+                             squeeze=False, gridspec_kw={"wspace": 0.1, "hspace": 0.1})
     for r, i in enumerate(picks):
         for c, t in enumerate(times):
             ax = axes[r, c]
             ax.imshow(x0_hat[c, i, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
+            ax.grid(False)
+            for side in ax.spines.values():
+                side.set_visible(False)
             inside = window[0] <= t <= window[1]
-            if r == 0:
-                ax.set_title(f"t = {t}", fontsize=8, color=COLORS["hal"] if inside else "black")
             if inside:
-                for side in ax.spines.values():
-                    side.set_edgecolor(COLORS["hal"])
-                    side.set_linewidth(2)
-        axes[r, 0].set_ylabel(f"{labels[i]}\nHal {float(hal[i]):.2e}", fontsize=7,
-                              color=COLORS["hal"] if labels[i] == "hallucinated" else "black")
+                ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, lw=2.5,
+                                       edgecolor=COLORS["hal"], clip_on=False))
+            if r == 0:
+                ax.set_title(f"t = {t}", fontsize=9, color=COLORS["hal"] if inside else "black")
+        axes[r, 0].set_ylabel(f"{labels[i]}\nHal {float(hal[i]):.1e}", rotation=0, ha="right", va="center",
+                              fontsize=9, color=COLORS["hal"] if labels[i] == "hallucinated" else "black")
+    fig.subplots_adjust(left=1.3 / (size * len(times) + 1.4), right=0.99, top=0.86, bottom=0.02)
     fig.suptitle("x0_hat during sampling; red frames: the Hal window", fontsize=10)
     return fig
 
@@ -174,4 +204,32 @@ def window_aurocs(ax: plt.Axes, labels: list[str], aurocs: list[float], interval
     ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=0.8, label="chance")
     ax.set_xticks(x, labels)
     ax.set(xlabel="window (original t)", ylabel="AUROC", ylim=(0, 1))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=9)
+
+
+def after_the_fact_figure(during: dict[str, torch.Tensor], after: dict[str, list[torch.Tensor]],
+                          y: dict[str, torch.Tensor], titles: dict[str, str], rho: dict[str, float]) -> plt.Figure:
+    """Hal after the fact (one re-noising) against Hal recorded while sampling, per data set,
+    log-log with the rank correlation rho in the title; and the ROC curves of the first data
+    set's three scores: while sampling, after the fact, and the mean of the re-noisings."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), gridspec_kw={"wspace": 0.5})
+    for ax, name in zip(axes[:2], during, strict=False):
+        d, a, lab = during[name], after[name][0], y[name]
+        ax.scatter(d[~lab], a[~lab], s=1, alpha=0.3, color=COLORS["data"])
+        ax.scatter(d[lab], a[lab], s=3, alpha=0.8, color=COLORS["hal"])
+        ax.set(xscale="log", yscale="log", xlabel="Hal while sampling", ylabel="Hal after (1 draw)",
+               title=f"{titles[name]}\nrho = {rho[name]:.2f}")
+    handles = [Line2D([], [], ls="", marker="o", ms=5, color=COLORS["data"], label="in support"),
+               Line2D([], [], ls="", marker="o", ms=5, color=COLORS["hal"], label="hallucinated")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, bbox_to_anchor=(0.36, 0.0))
+    fig.subplots_adjust(bottom=0.28, top=0.84)
+    name = next(iter(during))
+    n = len(after[name])
+    for label, score, color in [("during", during[name], COLORS["model"]), ("after, 1", after[name][0], COLORS["data"]),
+                                (f"after, {n}", torch.stack(after[name]).mean(0), COLORS["exact"])]:
+        fpr, tpr, _ = roc(score, y[name])
+        axes[2].plot(fpr, tpr, color=color, label=label)
+    axes[2].set(xlabel="in support removed", ylabel="hallucinations removed", title=f"{titles[name]}: ROC",
+                aspect="equal", xlim=(0, 1), ylim=(0, 1.01))
+    axes[2].legend(loc="lower right", fontsize=9)
+    return fig

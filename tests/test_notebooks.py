@@ -134,16 +134,7 @@ def test_student_version_rejects_broken_solutions():
         student_version({"cells": [start, start, end]})
 
 
-# Chapters still being rewritten for issue 25: strictly expected to fail until they are done.
-PENDING = {"detection"}
-_FAILS = pytest.mark.xfail(reason="issue 25: chapter being rewritten", strict=True)
-
-
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, marks=_FAILS) if p.stem in PENDING else p for p in CHAPTERS + STUDIES],
-    ids=lambda p: p.name,
-)
+@pytest.mark.parametrize("path", CHAPTERS + STUDIES, ids=lambda p: p.name)
 def test_code_fits_the_text_column(path):
     """Every code line fits the page's code box (79 characters, comments included), and no
     cell a reader sees is over 20 lines (issue 25: code cut off at the column's edge)."""

@@ -32,17 +32,6 @@ NUMBERED = [c["file"] for part in TOC["parts"] if part.get("numbered") for c in 
 # notebooks of an unnumbered part; the Reference part's pages (API, status) are Markdown.
 CHAPTERS = [p for p in NUMBERED if (ROOT / f"{p}.ipynb").exists()]
 STUDIES = [p for p in PAGES[1:] if p not in NUMBERED and (ROOT / f"{p}.ipynb").exists()]
-# Chapters whose pages are still being rewritten for issue 25 (too long, code too wide): each is
-# expected to fail until it is done, and strictly, so a finished chapter must leave this set.
-PENDING = {"book/detection"}
-
-
-LONG = {"book/detection"}
-
-
-def _pending(paths: list[str], pending: set[str] = PENDING) -> list:
-    fails = pytest.mark.xfail(reason="issue 25: page being rewritten", strict=True)
-    return [pytest.param(p, marks=fails) if p in pending else p for p in paths]
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # Flags for a closed network and a root user (see the machine notes): no sandbox, no
 # background connections to Google's services.
@@ -167,7 +156,7 @@ def page_problems(page, outside: list[str], math: bool = True) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("page_path", _pending(PAGES))
+@pytest.mark.parametrize("page_path", PAGES)
 def test_page_reads_right_offline(site, server, browser, page_path):
     page, outside = _open(browser, server, page_path)
     try:
@@ -251,7 +240,7 @@ def test_sidebar_lists_every_chapter_in_toc_order(site, server, browser):
         page.close()
 
 
-@pytest.mark.parametrize("page_path", _pending(CHAPTERS, LONG))
+@pytest.mark.parametrize("page_path", CHAPTERS)
 def test_chapter_is_read_in_one_sitting(site, server, browser, page_path):
     """A chapter's main line fits MAX_SCREENS screens of 1280 x 800; its studies are pages of
     their own (the part "Studies at the paper's protocol")."""
