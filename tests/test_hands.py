@@ -361,13 +361,13 @@ def test_chapter_real_data_cell_reads_a_folder_in_the_11k_layout_and_skips_witho
     plt.close("all")
 
 
-def test_chapter_flux_cell_says_why_it_skips_and_never_raises():
-    src = _chapter_cell("def try_flux").replace('print("FLUX cell:", try_flux())', "")
-    reasons = []
+def test_chapter_flux_cell_says_why_it_skips_and_never_raises(capsys):
+    from mi_lib.hands_plots import flux_hands
+
+    src = _chapter_cell("flux_hands(RUN_FLUX")
     for run_flux in (False, True):
-        scope = {"torch": torch, "plt": None, "SEED": 0, "RUN_FLUX": run_flux}
-        exec(src, scope)
-        reasons.append(scope["try_flux"]())
-    assert reasons[0] == "RUN_FLUX is False"
+        exec(src, {"flux_hands": flux_hands, "SEED": 0, "RUN_FLUX": run_flux})
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == "FLUX cell: RUN_FLUX is False"
     if not torch.cuda.is_available():
-        assert reasons[1] == "no CUDA GPU"
+        assert said[1] == "FLUX cell: no CUDA GPU"
