@@ -28,7 +28,8 @@ book: $(STAMP)
 ## book from them without executing anything twice.
 test: $(STAMP)
 	rm -rf $(EXECUTED) && mkdir -p $(EXECUTED)
-	cp -r _config.yml _toc.yml book $(EXECUTED)/
+	# _static holds the pages' CSS (code type sized so that 79 characters fit the column).
+	cp -r _config.yml _toc.yml _static book $(EXECUTED)/
 	# Two workers on two cores: one thread each, or their OpenMP threads spin against each
 	# other (a chapter once took 10x longer that way).
 	$(RUN_ENV) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=8 tests $(EXECUTED)/book --nbmake --overwrite

@@ -2,22 +2,24 @@
 
 Each exercise of a chapter follows one layout (sphinx-exercise's gated syntax)::
 
-    ```{exercise}  with its :label:         the question, which names the answers to define
-    an optional setup code cell              the exercise's inputs, visible to the student
-    ```{solution-start} <label>              the worked solution (a dropdown in the book) ...
+    ```{exercise} with its :label:   the question; it names the answers
+    an optional setup code cell       the exercise's inputs, shown
+    ```{solution-start} <label>       the worked solution (a dropdown)
+    ...
     ```{solution-end}
-    a code cell tagged `check`               check("<label>", globals()), outside the dropdown
+    a code cell tagged `check`        check("<label>", globals())
 
-The check cell's metadata records {"exercise": {"label": ..., "answers": [...]}}. The student
-version drops each solution and leaves in its place an answer cell that lists the names to
-define; the check cell that follows gives feedback on them (mi_lib.exercises recomputes the
-reference), and grading checks them again outside the student's kernel (mi_lib.grading)::
+The check cell sits outside the dropdown; its metadata records {"exercise": {"label": ...,
+"answers": [...]}}. The student version drops each solution and leaves in its
+place an answer cell that lists the names to define; the check cell that follows gives feedback
+on them (mi_lib.exercises recomputes the reference), and grading checks them again outside the
+student's kernel (mi_lib.grading)::
 
     python -m mi_lib.teaching student book/*.ipynb --out student/
-    python -m mi_lib.teaching site _student                         (see mi_lib.student_book)
-    python -m mi_lib.teaching grade submissions/ --out grades.csv   (see mi_lib.grading)
+    python -m mi_lib.teaching site _student       # mi_lib.student_book
+    python -m mi_lib.teaching grade submissions/ --out grades.csv
 
-The first form also works without the word `student`.
+The last one is described in mi_lib.grading; the first also works without the word `student`.
 """
 
 from __future__ import annotations
