@@ -10,12 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
 
 from mi_lib.detection import roc
 from mi_lib.metrics import Rate
 from mi_lib.mixtures import GaussianMixture
-from mi_lib.plotting import COLORS
+from mi_lib.plotting import COLORS, x0_hat_tile
 
 
 def first_of_each(y: torch.Tensor, k: int = 3) -> tuple[list[int], list[int]]:
@@ -173,18 +172,7 @@ def x0_hat_image_strips(x0_hat: torch.Tensor, times: list[int], picks: list[int]
                              squeeze=False, gridspec_kw={"wspace": 0.1, "hspace": 0.1})
     for r, i in enumerate(picks):
         for c, t in enumerate(times):
-            ax = axes[r, c]
-            ax.imshow(x0_hat[c, i, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
-            ax.set(xticks=[], yticks=[])
-            ax.grid(False)
-            for side in ax.spines.values():
-                side.set_visible(False)
-            inside = window[0] <= t <= window[1]
-            if inside:
-                ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, lw=2.5,
-                                       edgecolor=COLORS["hal"], clip_on=False))
-            if r == 0:
-                ax.set_title(f"t = {t}", fontsize=9, color=COLORS["hal"] if inside else "black")
+            x0_hat_tile(axes[r, c], x0_hat[c, i, 0], t, window, r == 0)
         axes[r, 0].set_ylabel(f"{labels[i]}\nHal {float(hal[i]):.1e}", rotation=0, ha="right", va="center",
                               fontsize=9, color=COLORS["hal"] if labels[i] == "hallucinated" else "black")
     fig.subplots_adjust(left=1.3 / (size * len(times) + 1.4), right=0.99, top=0.86, bottom=0.02)

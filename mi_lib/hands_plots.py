@@ -9,14 +9,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import Rectangle
 from scipy.stats import spearmanr
 
 from mi_lib.detection import auroc
 from mi_lib.fingers import N_CLASSES, READ_AS, FingerConfusion
 from mi_lib.hands import DIGITS, HandsData, render_hands
 from mi_lib.metrics import Rate
-from mi_lib.plotting import COLORS, image_grid
+from mi_lib.plotting import COLORS, image_grid, x0_hat_tile
 from mi_lib.tables import show_table
 
 
@@ -116,18 +115,7 @@ def x0_hat_rows(x0_hat: torch.Tensor, times: list[int], picks: list[int], row_la
                              squeeze=False, gridspec_kw={"wspace": 0.08, "hspace": 0.08})
     for r, (i, label) in enumerate(zip(picks, row_labels, strict=True)):
         for c, t in enumerate(times):
-            ax = axes[r, c]
-            ax.imshow(x0_hat[c, i, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
-            ax.set(xticks=[], yticks=[])
-            ax.grid(False)
-            for side in ax.spines.values():
-                side.set_visible(False)
-            inside = window[0] <= t <= window[1]
-            if inside:
-                ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, lw=3,
-                                       edgecolor=COLORS["hal"], clip_on=False))
-            if r == 0:
-                ax.set_title(f"t = {t}", fontsize=10, color=COLORS["hal"] if inside else "black")
+            x0_hat_tile(axes[r, c], x0_hat[c, i, 0], t, window, r == 0, lw=3, fontsize=10)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
     fig.subplots_adjust(left=1.45 / (size * len(times) + 1.5), right=0.99, top=0.9, bottom=0.02)
     return fig

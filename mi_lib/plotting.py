@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
 
 from mi_lib.mixtures import GaussianMixture
 
@@ -141,3 +142,21 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, ncols: int
             ax.set_title(titles[i], fontsize=8, color=(title_colors[i] if title_colors else "black"))
     fig.tight_layout()
     return fig
+
+
+def x0_hat_tile(ax: plt.Axes, image: torch.Tensor, t: int, window: tuple[int, int], title: bool,
+                lw: float = 2.5, fontsize: float = 9) -> None:
+    """One frame of an x0_hat strip (paper Sec. 5, Fig. 6): the image (H, W) in grey, without
+    spines, framed by a full red rectangle when t lies in Hal's window [t_lo, t_hi], and titled
+    "t = ..." (red inside the window) when `title`."""
+    ax.imshow(image.numpy(), cmap="gray", vmin=-1, vmax=1)
+    ax.set(xticks=[], yticks=[])
+    ax.grid(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    inside = window[0] <= t <= window[1]
+    if inside:
+        ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, lw=lw,
+                               edgecolor=COLORS["hal"], clip_on=False))
+    if title:
+        ax.set_title(f"t = {t}", fontsize=fontsize, color=COLORS["hal"] if inside else "black")
