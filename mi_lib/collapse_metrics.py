@@ -119,7 +119,6 @@ def mode_median_hal(x: torch.Tensor, hal: torch.Tensor, mixture: GaussianMixture
     return out
 
 
-
 def mode_width(x: torch.Tensor, mixture: GaussianMixture, k: float = 6.0) -> float:
     """The root-mean-square distance of the in-support samples of x (within k sigma of their
     nearest mode) from that mode, in units of its sigma: sqrt(d) for the mixture's own samples
@@ -140,6 +139,7 @@ def half_split_distance(real: torch.Tensor, classifier: torch.nn.Module, seed: i
     half = len(real) // 2
     return frechet_distance(digits_features(classifier, real[perm[:half]]),
                             digits_features(classifier, real[perm[half:]]))
+
 
 #: The seven shape combinations Simple Shapes holds: each non-empty set of kinds, each once.
 COMBINATIONS: tuple[tuple[str, ...], ...] = tuple(

@@ -21,21 +21,15 @@ import warnings
 import torch
 from torch import nn
 
-from mi_lib.diffusion import q_sample
+from mi_lib import compute
 from mi_lib.schedules import Schedule
 
 WARMUP = 3  # eager steps on a side stream before the capture
 
 
-def _loss(model: nn.Module, schedule: Schedule, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
-          target: torch.Tensor) -> torch.Tensor:
-    out = model(q_sample(x0, t, schedule, eps), schedule.timesteps[t])
-    return torch.mean((out.float() - target) ** 2)
-
-
 class GraphedStep:
     """Training steps of `model` (Adam `opt`, which must be `capturable`; EMA copy `ema` with
-    `ema_decay`, or None) on batches of `shape`: call it with each step's (x0, t, eps, target);
+    `ema_decay`, or None): call it with each step's (x0, t, eps, target);
     it returns the step's loss as a 0-dim device tensor, without waiting for the device."""
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, schedule: Schedule,
@@ -46,8 +40,6 @@ class GraphedStep:
         if not all(g.get("capturable", False) for g in opt.param_groups):
             raise ValueError("opt must be created with capturable=True (compute.adam(..., capturable=True))")
         self.model, self.opt, self.schedule, self.ema, self.decay = model, opt, schedule, ema, ema_decay
-        self.pairs = (list(zip(ema.parameters(), model.parameters(), strict=True)) if ema is not None else [])
-        self.buffers = (list(zip(ema.buffers(), model.buffers(), strict=True)) if ema is not None else [])
         self.side = torch.cuda.Stream(device)
         self.warm, self.failed = 0, False
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -55,15 +47,12 @@ class GraphedStep:
         self.loss: torch.Tensor | None = None
 
     def _body(self, x0, t, eps, target) -> torch.Tensor:
-        loss = _loss(self.model, self.schedule, x0, t, eps, target)
-        loss.backward()
+        """The eager step of mi_lib.training on a GPU: loss and backward, Adam, EMA."""
+        loss = compute.loss_backward(self.model, x0, self.schedule, t, eps, target, len(x0))
         self.opt.step()
-        if self.pairs:
-            with torch.no_grad():
-                torch._foreach_lerp_([e for e, _ in self.pairs], [p for _, p in self.pairs], 1.0 - self.decay)
-                for e, b in self.buffers:
-                    e.copy_(b)
-        return loss.detach()
+        if self.ema is not None:
+            compute.ema_update(self.ema, self.model, self.decay)
+        return loss
 
     def eager(self, x0, t, eps, target) -> torch.Tensor:
         """One step without the graph (the warm-up, or a batch of another shape)."""

@@ -32,8 +32,9 @@ def density_over_pdf(
     lo, hi = xlim if xlim is not None else (float(mixture.means.min()) - 0.5, float(mixture.means.max()) + 0.5)
     ax.hist(x, bins=np.linspace(lo, hi, bins + 1), density=True, color=color, alpha=0.6, label=label)
     grid = torch.linspace(lo, hi, 2000, dtype=torch.float64)[:, None]
-    ax.plot(grid[:, 0], mixture.log_prob(grid).exp(), color="black", lw=1, label="true pdf")
-    top = float(mixture.log_prob(grid).exp().max())
+    pdf = mixture.log_prob(grid).exp()
+    ax.plot(grid[:, 0], pdf, color="black", lw=1, label="true pdf")
+    top = float(pdf.max())
     if log:
         ax.set_yscale("log")
         ax.set_ylim(1e-4, 100 * top)  # two decades of headroom: the legend sits above the peaks

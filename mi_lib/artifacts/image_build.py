@@ -139,7 +139,7 @@ def write_artifact(name: str, model: ImageModel, rec, ema_state: dict, losses: l
                    "minutes": run["minutes"], "windows": [list(w) for w in model.windows]},
         "built_with": {"torch": torch.__version__, "python": platform.python_version(), "device": str(run["device"]),
                        "device_name": run["device_name"], "threads": torch.get_num_threads(),
-                       "autocast": run["autocast"], "cuda_graph": run.get("cuda_graph", False),
+                       "autocast": run["autocast"], "cuda_graph": run["cuda_graph"],
                        "sample_chunk": rec.sample_chunk, "sample_jobs": run["jobs"],
                        "train_seconds": round(run["train_seconds"], 1) if math.isfinite(run["train_seconds"]) else None,
                        "sample_seconds": round(sum(float(banks[s]["seconds"]) for s in steps), 1),
